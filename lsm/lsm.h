@@ -1,0 +1,276 @@
+/*
+ * lsm.h — the public API of the lsm store.
+ *
+ * An embedded, ordered key-value store built as a log-structured merge
+ * tree: writes go to a write-ahead log (one CBOR record per batch in a
+ * CRC32C frame) and an arena-allocated skiplist memtable; full memtables
+ * are flushed to immutable sorted tables (SSTables) that a background
+ * thread compacts level by level.  The store knows nothing of files or
+ * FUSE; lsmfs (fs/) is its first user.
+ *
+ * Conventions
+ *   - Every call returns LSM_OK (0) or a negative LSM_E* code;
+ *     lsm_strerror() names each code and lsm_last_error() gives the
+ *     detailed message (file, offset) of the last error raised on the
+ *     calling thread.
+ *   - Keys are byte strings of 1..LSM_MAX_KEY bytes, values of
+ *     0..LSM_MAX_VALUE bytes, compared with memcmp (shorter first on a tie).
+ *   - Pointers that a call hands out say whether they are borrowed (valid
+ *     until some later event) or owned by the caller (freed how).
+ *
+ * Durability (what each mode promises)
+ *   - Default (flags 0): when lsm_put/lsm_delete/lsm_write returns LSM_OK
+ *     the batch is in the write-ahead log in the operating system's page
+ *     cache.  It survives a crash or kill -9 of the process, not a power
+ *     cut or kernel crash.
+ *   - LSM_SYNC on a write, or lsm_sync(): when it returns LSM_OK, that
+ *     write and every write acknowledged before it are on stable storage
+ *     (fdatasync of the log) and survive a power cut.
+ *   - Batches are atomic in every mode: after any crash a batch is either
+ *     wholly present or wholly absent, and the writes present are a prefix
+ *     of the acknowledged order.
+ *
+ * Threads: an lsm_db may be used by any number of threads at once.  An
+ * lsm_batch, lsm_iter or lsm_snapshot belongs to one thread at a time.
+ */
+#ifndef LSM_H
+#define LSM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes. */
+enum {
+	LSM_OK = 0,
+	LSM_ENOMEM = -1,    /* out of memory */
+	LSM_EIO = -2,       /* an I/O call failed */
+	LSM_ECORRUPT = -3,  /* a checksum or format check failed */
+	LSM_ENOTFOUND = -4, /* no such key (or no such file, from an env) */
+	LSM_EBUSY = -5,     /* the store is locked by another process */
+	LSM_EINVAL = -6,    /* bad argument */
+	LSM_ENOSPC = -7,    /* no space left on the device */
+	LSM_EVERSION = -8,  /* a file has a newer format version */
+	LSM_EREADONLY = -9, /* an earlier background or I/O error stopped writes */
+	LSM_EEXIST = -10,   /* the store exists and error_if_exists was set */
+};
+
+#define LSM_MAX_KEY (16 * 1024)
+#define LSM_MAX_VALUE (64u * 1024 * 1024)
+#define LSM_MAX_LEVELS 7
+
+/* Write flags. */
+#define LSM_SYNC 1 /* make this write (and all before it) durable */
+
+typedef struct lsm_db lsm_db;
+typedef struct lsm_batch lsm_batch;
+typedef struct lsm_iter lsm_iter;
+typedef struct lsm_snapshot lsm_snapshot;
+typedef struct lsm_env lsm_env;
+typedef struct lsm_file lsm_file;
+
+/* ---------------------------------------------------------------------
+ * The I/O interface.  Every file operation of the store goes through an
+ * lsm_env: the POSIX one, or a fault-injecting one in tests.  Each call
+ * returns LSM_OK or a code (ENOSPC maps to LSM_ENOSPC, ENOENT to
+ * LSM_ENOTFOUND, anything else to LSM_EIO) and sets lsm_last_error().
+ */
+#define LSM_O_READ 1   /* open an existing file for reading */
+#define LSM_O_CREATE 2 /* create or truncate a file for appending */
+#define LSM_O_APPEND 4 /* open an existing file, append at its end */
+
+struct lsm_env {
+	int (*open)(lsm_env *env, const char *path, int flags, lsm_file **out);
+	/* Reads up to n bytes at off; *nread < n only at end of file. */
+	int (*read)(lsm_env *env, lsm_file *f, uint64_t off, void *buf,
+		    size_t n, size_t *nread);
+	int (*append)(lsm_env *env, lsm_file *f, const void *buf, size_t n);
+	int (*sync)(lsm_env *env, lsm_file *f); /* fdatasync */
+	int (*size)(lsm_env *env, lsm_file *f, uint64_t *size);
+	int (*truncate)(lsm_env *env, lsm_file *f, uint64_t size);
+	int (*close)(lsm_env *env, lsm_file *f);
+	int (*rename)(lsm_env *env, const char *from, const char *to);
+	int (*remove)(lsm_env *env, const char *path);
+	/* Names in dir (no "." or ".."); *names owned: lsm_env_list_free. */
+	int (*list)(lsm_env *env, const char *dir, char ***names, size_t *n);
+	int (*mkdir)(lsm_env *env, const char *dir); /* LSM_OK if it exists */
+	int (*sync_dir)(lsm_env *env, const char *dir);
+	/* Exclusive advisory lock on path (created if missing); LSM_EBUSY if
+	 * another process holds it.  Released by unlock. */
+	int (*lock)(lsm_env *env, const char *path, lsm_file **out);
+	int (*unlock)(lsm_env *env, lsm_file *lock);
+	/* Free space of the file system holding dir, in bytes. */
+	int (*disk_free)(lsm_env *env, const char *dir, uint64_t *nbytes);
+	void (*destroy)(lsm_env *env); /* NULL for the static POSIX env */
+};
+
+/* The POSIX env: a static object, never destroyed. */
+lsm_env *lsm_env_posix(void);
+void lsm_env_list_free(char **names, size_t n);
+
+/*
+ * The fault-injecting env wraps another env (tests and the daemon's
+ * crash-test mode).  It counts appends and syncs, can fail the n-th one,
+ * and can simulate a power cut: every file keeps only the bytes that a
+ * sync made durable (plus, to model torn writes, a random prefix of the
+ * rest), and a file created since its directory was last synced vanishes.
+ * Renames and removals are taken as durable at once.
+ */
+int lsm_fault_env_create(lsm_env *base, lsm_env **out);
+/* The n-th append from now (1 = the next) fails with rc (LSM_EIO or
+ * LSM_ENOSPC); with sticky set every later append fails too.  n=0 off. */
+void lsm_fault_fail_append(lsm_env *env, uint64_t n, int rc, int sticky);
+void lsm_fault_fail_sync(lsm_env *env, uint64_t n, int rc, int sticky);
+/* Power cut when the n-th sync from now is called (that sync does not
+ * happen), or at once when n == 0.  From the cut on, every call fails
+ * with LSM_EIO, as if the machine had stopped. */
+void lsm_fault_crash_at_sync(lsm_env *env, uint64_t n);
+void lsm_fault_crash(lsm_env *env);
+int lsm_fault_crashed(lsm_env *env);
+/* After the store is closed: cut every file to what survives the power
+ * cut (seed picks the torn prefix kept of unsynced bytes) and let the env
+ * work again. */
+int lsm_fault_apply_crash(lsm_env *env, uint64_t seed);
+void lsm_fault_counts(lsm_env *env, uint64_t *appends, uint64_t *syncs);
+
+/* ---------------------------------------------------------------------
+ * Opening and closing.
+ */
+struct lsm_options {
+	lsm_env *env;             /* NULL: lsm_env_posix() */
+	int create_if_missing;    /* default 1 */
+	int error_if_exists;      /* default 0 */
+	int salvage;              /* open past a corrupt WAL record, keeping
+				     what precedes it (default 0: fail) */
+	size_t write_buffer_size; /* memtable size, default 4 MiB */
+	size_t block_size;        /* SSTable data block, default 4 KiB */
+	size_t block_cache_size;  /* default 8 MiB */
+	int max_open_tables;      /* table cache, default 500 */
+	int bloom_bits_per_key;   /* default 10; 0 = no filter */
+	size_t target_file_size;  /* SSTable size goal, default 2 MiB */
+	uint64_t level1_max_bytes; /* default 10 MiB, x10 per level */
+	int l0_compact_trigger;   /* default 4 */
+	int l0_slowdown_trigger;  /* default 8 */
+	int l0_stop_trigger;      /* default 12 */
+	int sync_writes;          /* every write as if LSM_SYNC (default 0) */
+	int no_background;        /* tests: flush/compact only on demand */
+};
+
+void lsm_options_init(struct lsm_options *opt);
+
+/* Opens (or creates) the store in directory dir.  *out is owned: close it
+ * with lsm_close.  Errors: LSM_EBUSY (another process has it open),
+ * LSM_ECORRUPT (lsm_last_error() names the file and offset),
+ * LSM_EVERSION, LSM_ENOTFOUND (missing and !create_if_missing),
+ * LSM_EEXIST, LSM_EIO, LSM_ENOMEM. */
+int lsm_open(const char *dir, const struct lsm_options *opt, lsm_db **out);
+
+/* Waits for background work, syncs the log and frees the store.  Returns
+ * the first error that stopped the store, if any; db is freed anyway. */
+int lsm_close(lsm_db *db);
+
+/* ---------------------------------------------------------------------
+ * Writes.
+ */
+int lsm_put(lsm_db *db, const void *key, size_t klen, const void *val,
+	    size_t vlen, int flags);
+int lsm_delete(lsm_db *db, const void *key, size_t klen, int flags);
+
+/* A batch of puts and deletes applied all-or-nothing, in order. */
+int lsm_batch_create(lsm_batch **out);
+void lsm_batch_destroy(lsm_batch *b);
+void lsm_batch_clear(lsm_batch *b); /* keeps its buffer for reuse */
+int lsm_batch_put(lsm_batch *b, const void *key, size_t klen,
+		  const void *val, size_t vlen);
+int lsm_batch_delete(lsm_batch *b, const void *key, size_t klen);
+uint32_t lsm_batch_count(const lsm_batch *b);
+/* Applies b atomically; b is left as it was (clear it to reuse it). */
+int lsm_write(lsm_db *db, lsm_batch *b, int flags);
+
+/* Makes every write acknowledged so far durable. */
+int lsm_sync(lsm_db *db);
+
+/* ---------------------------------------------------------------------
+ * Reads.
+ */
+
+/* A read view pinned at the current sequence number.  Owned: release it
+ * with lsm_snapshot_release before lsm_close. */
+int lsm_snapshot_get(lsm_db *db, lsm_snapshot **out);
+void lsm_snapshot_release(lsm_db *db, lsm_snapshot *snap);
+
+/* Looks key up in snap (NULL: the latest).  On LSM_OK *val is owned by
+ * the caller (free() it; NULL when *vlen is 0 is allowed).  LSM_ENOTFOUND
+ * when there is no such key. */
+int lsm_get(lsm_db *db, const lsm_snapshot *snap, const void *key,
+	    size_t klen, void **val, size_t *vlen);
+
+/* An iterator over a consistent view (snap, or the latest when NULL).
+ * Owned: lsm_iter_close before lsm_close.  Key and value pointers are
+ * borrowed until the next move or close. */
+int lsm_iter_open(lsm_db *db, const lsm_snapshot *snap, lsm_iter **out);
+void lsm_iter_close(lsm_iter *it);
+void lsm_iter_first(lsm_iter *it);
+void lsm_iter_last(lsm_iter *it);
+void lsm_iter_seek(lsm_iter *it, const void *key, size_t klen); /* >= */
+void lsm_iter_next(lsm_iter *it);
+void lsm_iter_prev(lsm_iter *it);
+int lsm_iter_valid(const lsm_iter *it);
+const void *lsm_iter_key(const lsm_iter *it, size_t *klen);
+const void *lsm_iter_value(const lsm_iter *it, size_t *vlen);
+/* LSM_OK, or the error that made the iterator stop early. */
+int lsm_iter_status(const lsm_iter *it);
+
+/* ---------------------------------------------------------------------
+ * Maintenance and statistics.
+ */
+
+/* Writes the memtable to an SSTable and waits until it is installed. */
+int lsm_flush(lsm_db *db);
+/* Compacts every level holding keys in [start, end] (NULL = unbounded)
+ * down until they sit in one level; waits. */
+int lsm_compact_range(lsm_db *db, const void *start, size_t slen,
+		      const void *end, size_t elen);
+
+struct lsm_stats {
+	uint64_t user_bytes;       /* key + value bytes given to writes */
+	uint64_t writes;           /* batches written */
+	uint64_t wal_bytes;        /* bytes appended to logs */
+	uint64_t wal_records;      /* log records (one per group commit) */
+	uint64_t wal_syncs;
+	uint64_t flush_bytes;      /* SSTable bytes written by flushes */
+	uint64_t compact_bytes_read;
+	uint64_t compact_bytes_written;
+	uint64_t flushes;
+	uint64_t compactions;
+	uint64_t slowdowns;        /* writes delayed 1 ms for level 0 */
+	uint64_t stalls;           /* writes that waited for a flush or
+				      for level 0 to drain */
+	uint64_t stall_us;         /* time spent in those waits */
+	uint64_t cache_hits, cache_misses;
+	uint64_t bloom_skips;      /* table reads a bloom filter avoided */
+	uint64_t mem_bytes;        /* arena bytes of live memtables */
+	int files[LSM_MAX_LEVELS];
+	uint64_t level_bytes[LSM_MAX_LEVELS];
+	uint64_t last_seq;
+};
+int lsm_stats_get(lsm_db *db, struct lsm_stats *st);
+
+/* Total size of the store's live files (SSTables and logs), in bytes. */
+uint64_t lsm_disk_usage(lsm_db *db);
+
+/* ---------------------------------------------------------------------
+ * Errors.
+ */
+const char *lsm_strerror(int rc);
+/* The detailed message of the last error raised on this thread (a
+ * thread-local buffer: borrowed until the next error on this thread). */
+const char *lsm_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LSM_H */
