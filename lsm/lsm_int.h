@@ -211,6 +211,9 @@ struct lsm_batch {
 	uint64_t user_bytes; /* sum of key + value lengths */
 };
 #define LSM_FRAME_HDR 8
+/* Largest payload a frame may carry; lsm_batch_put/append refuse
+ * (LSM_EINVAL) to grow a batch whose record would exceed it. */
+#define LSM_WAL_MAX_PAYLOAD ((size_t)LSM_MAX_VALUE * 2)
 /* Appends src's operations to dst (group commit). */
 int lsm_batch_append(struct lsm_batch *dst, const struct lsm_batch *src);
 /* Calls fn for each op of an encoded op list, in order; stops at the
