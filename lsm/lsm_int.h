@@ -282,7 +282,8 @@ struct lsm_block *lsm_cache_lookup(struct lsm_cache *c, uint64_t table,
 				   uint64_t off);
 /* Takes ownership of data (malloc'd, size bytes), returns the block with
  * one reference for the caller (even if the cache is full).  NULL only on
- * ENOMEM, in which case data has been freed. */
+ * ENOMEM, in which case data has been freed.  c may be NULL: the block is
+ * then standalone (uncached), freed at its last lsm_block_unref. */
 struct lsm_block *lsm_cache_insert(struct lsm_cache *c, uint64_t table,
 				   uint64_t off, uint8_t *data, size_t size);
 void lsm_block_unref(struct lsm_block *b);

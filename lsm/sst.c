@@ -1,0 +1,1277 @@
+/*
+ * sst.c — sorted string tables (NNNNNN.sst): the builder that a flush or a
+ * compaction feeds with internal keys in increasing order, and the reader
+ * behind lookups and iterators.  Tables are immutable once finished; a
+ * reader is shared by every thread through the table cache (cache.c).
+ *
+ * SSTable format, version 1 (bump LSM_SST_VERSION on any change)
+ *
+ *   file    := data_block* filter_block? index_block footer
+ *   stored block := contents[size] type:u8 crc:u32le
+ *            type 0 = plain contents (the only type of version 1);
+ *            crc  = crc32c(contents || type).
+ *            A block handle (offset, size) names contents only; the
+ *            5-byte trailer follows at offset + size.
+ *
+ *   block contents (data and index blocks), LevelDB's layout:
+ *     entry*  restart:u32le[nrestarts]  nrestarts:u32le
+ *     entry := shared:varint unshared:varint vlen:varint
+ *              key_delta[unshared] value[vlen]
+ *     An entry's key is the first `shared` bytes of the previous entry's
+ *     key followed by key_delta.  Every restart_interval entries (and at
+ *     the first one) an entry is a restart point: shared = 0, and its
+ *     offset within the block is listed in the restart array, in
+ *     increasing order.  Keys are internal keys (user key + 8-byte
+ *     trailer), strictly increasing in internal order.
+ *
+ *   data block: entries (internal key -> value) of about block_size
+ *     bytes; an entry is never split, so a large value makes a large block.
+ *
+ *   index block: one entry per data block, in order, restart interval 1:
+ *     key   = the last internal key of the data block
+ *     value = offset:varint size:varint   (the block's handle)
+ *     A table with no entries has an empty index block (no entries, one
+ *     restart at offset 0).
+ *
+ *   filter block (absent when bloom_bits_per_key is 0): one bloom filter
+ *     over the distinct user keys of the table:
+ *       bits[m/8] k:u8
+ *     m = max(64, n * bits_per_key) rounded up to whole bytes; k =
+ *     bits_per_key * 0.69 clamped to [1, 30].  Probes use double hashing
+ *     of h = sst_hash(user key): delta = rotr(h, 17), probe j sets bit
+ *     (h + j * delta) mod m.  A k above 30 is reserved: such a filter
+ *     matches every key.  sst_hash is MurmurHash3's 32-bit function with
+ *     seed LSM_SST_HASH_SEED.
+ *
+ *   footer (LSM_SST_FOOTER = 56 bytes, the end of the file):
+ *      0 index_off:u64le   8 index_size:u64le
+ *     16 filter_off:u64le 24 filter_size:u64le  (0, 0 without a filter)
+ *     32 entries:u64le
+ *     40 version:u32le    44 magic:u64le (LSM_SST_MAGIC)
+ *     52 crc:u32le = crc32c(footer bytes 0..51)
+ *   Every later version keeps its last 16 bytes as version, magic, crc, so
+ *   that a reader can tell "newer version" (LSM_EVERSION) from garbage
+ *   (LSM_ECORRUPT) before it knows the rest of the layout.
+ *
+ * Everything read from disk is checked before use: block handles must lie
+ * inside the file before the footer, every block's checksum is verified
+ * when it is read, and entries are decoded with bounds checks, so that a
+ * corrupt file yields LSM_ECORRUPT naming the file and offset, never a
+ * crash.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "lsm_int.h"
+
+#define LSM_SST_MAGIC UINT64_C(0x3174737362616c73) /* "slabsst1" */
+#define LSM_SST_VERSION 1
+#define LSM_SST_FOOTER 56
+#define LSM_SST_TRAILER 5 /* type:u8 crc:u32le after each block */
+#define LSM_SST_HASH_SEED 0xbc9f1d34u
+#define SST_BLOCK_PLAIN 0
+
+/* ---- bloom filter ---------------------------------------------------- */
+
+static inline uint32_t rotl32(uint32_t x, int r)
+{
+	return (x << r) | (x >> (32 - r));
+}
+
+/* MurmurHash3 x86_32 of p[n] with seed. */
+static uint32_t sst_hash(const uint8_t *p, size_t n)
+{
+	const uint32_t c1 = 0xcc9e2d51u, c2 = 0x1b873593u;
+	uint32_t h = LSM_SST_HASH_SEED, k;
+	size_t i, nblocks = n / 4;
+
+	for (i = 0; i < nblocks; i++) {
+		k = lsm_get_u32le(p + 4 * i) * c1;
+		k = rotl32(k, 15) * c2;
+		h ^= k;
+		h = rotl32(h, 13) * 5 + 0xe6546b64u;
+	}
+	k = 0;
+	switch (n & 3) {
+	case 3:
+		k ^= (uint32_t)p[4 * i + 2] << 16;
+		/* fallthrough */
+	case 2:
+		k ^= (uint32_t)p[4 * i + 1] << 8;
+		/* fallthrough */
+	case 1:
+		k ^= p[4 * i];
+		k = rotl32(k * c1, 15) * c2;
+		h ^= k;
+	}
+	h ^= (uint32_t)n;
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
+static int bloom_k(int bits_per_key)
+{
+	int k = (int)(bits_per_key * 0.69);
+
+	return k < 1 ? 1 : k > 30 ? 30 : k;
+}
+
+/* Builds the filter contents for n key hashes into out. */
+static int bloom_build(struct lsm_buf *out, const uint32_t *hashes, size_t n,
+		       int bits_per_key)
+{
+	size_t bits = n * (size_t)bits_per_key, bytes;
+	int k = bloom_k(bits_per_key), rc;
+
+	if (bits < 64)
+		bits = 64;
+	bytes = (bits + 7) / 8;
+	bits = bytes * 8;
+	lsm_buf_clear(out);
+	if ((rc = lsm_buf_reserve(out, bytes + 1)))
+		return rc;
+	memset(out->data, 0, bytes);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t h = hashes[i], delta = rotl32(h, 15);
+		for (int j = 0; j < k; j++) {
+			uint32_t pos = (uint32_t)(h % bits);
+			out->data[pos / 8] |= (uint8_t)(1u << (pos % 8));
+			h += delta;
+		}
+	}
+	out->data[bytes] = (uint8_t)k;
+	out->len = bytes + 1;
+	return LSM_OK;
+}
+
+/* May the filter f[n] (bits then k) hold ukey?  A filter too short or
+ * with a reserved k matches everything. */
+static bool bloom_may_match(const uint8_t *f, size_t n, const uint8_t *ukey,
+			    size_t klen)
+{
+	size_t bits;
+	uint32_t h, delta;
+	int k;
+
+	if (n < 2)
+		return true;
+	bits = (n - 1) * 8;
+	k = f[n - 1];
+	if (k < 1 || k > 30)
+		return true;
+	h = sst_hash(ukey, klen);
+	delta = rotl32(h, 15);
+	for (int j = 0; j < k; j++) {
+		uint32_t pos = (uint32_t)(h % bits);
+		if (!(f[pos / 8] & (1u << (pos % 8))))
+			return false;
+		h += delta;
+	}
+	return true;
+}
+
+/* ---- block building -------------------------------------------------- */
+
+/* Accumulates one block's contents.  Owned by the builder. */
+struct blk_builder {
+	struct lsm_buf buf;     /* entries so far */
+	struct lsm_buf last;    /* last key added */
+	uint32_t *restarts;
+	size_t nrestarts, cap_restarts;
+	int counter;            /* entries since the last restart */
+	int interval;
+	size_t entries;
+};
+
+static void blkb_reset(struct blk_builder *bb)
+{
+	lsm_buf_clear(&bb->buf);
+	lsm_buf_clear(&bb->last);
+	bb->nrestarts = 0;
+	bb->counter = 0;
+	bb->entries = 0;
+}
+
+static void blkb_free(struct blk_builder *bb)
+{
+	lsm_buf_free(&bb->buf);
+	lsm_buf_free(&bb->last);
+	free(bb->restarts);
+	bb->restarts = NULL;
+}
+
+static int blkb_push_restart(struct blk_builder *bb, uint32_t off)
+{
+	if (bb->nrestarts == bb->cap_restarts) {
+		size_t cap = bb->cap_restarts ? bb->cap_restarts * 2 : 64;
+		uint32_t *r = realloc(bb->restarts, cap * sizeof(*r));
+		if (!r)
+			return LSM_ERR(LSM_ENOMEM, "out of memory");
+		bb->restarts = r;
+		bb->cap_restarts = cap;
+	}
+	bb->restarts[bb->nrestarts++] = off;
+	return LSM_OK;
+}
+
+/* Size the block would have if finished now. */
+static size_t blkb_estimate(const struct blk_builder *bb)
+{
+	return bb->buf.len + 4 * bb->nrestarts + 4;
+}
+
+static int blkb_add(struct blk_builder *bb, const uint8_t *key, size_t klen,
+		    const uint8_t *val, size_t vlen)
+{
+	uint8_t hdr[30];
+	size_t shared = 0, h = 0;
+	int rc;
+
+	if (bb->nrestarts == 0 || bb->counter >= bb->interval) {
+		if (bb->buf.len > UINT32_MAX)
+			return LSM_ERR(LSM_EINVAL, "sst block over 4 GiB");
+		if ((rc = blkb_push_restart(bb, (uint32_t)bb->buf.len)))
+			return rc;
+		bb->counter = 0;
+	} else {
+		size_t n = klen < bb->last.len ? klen : bb->last.len;
+		while (shared < n && key[shared] == bb->last.data[shared])
+			shared++;
+	}
+	h += lsm_varint_put(hdr + h, shared);
+	h += lsm_varint_put(hdr + h, klen - shared);
+	h += lsm_varint_put(hdr + h, vlen);
+	if ((rc = lsm_buf_reserve(&bb->buf, h + klen - shared + vlen)) ||
+	    (rc = lsm_buf_append(&bb->buf, hdr, h)) ||
+	    (rc = lsm_buf_append(&bb->buf, key + shared, klen - shared)) ||
+	    (rc = lsm_buf_append(&bb->buf, val, vlen)) ||
+	    (rc = lsm_buf_set(&bb->last, key, klen)))
+		return rc;
+	bb->counter++;
+	bb->entries++;
+	return LSM_OK;
+}
+
+/* Appends the restart array to buf: the contents are then bb->buf. */
+static int blkb_finish(struct blk_builder *bb)
+{
+	uint8_t w[4];
+	int rc;
+
+	if (bb->nrestarts == 0 && (rc = blkb_push_restart(bb, 0)))
+		return rc;
+	if ((rc = lsm_buf_reserve(&bb->buf, 4 * bb->nrestarts + 4)))
+		return rc;
+	for (size_t i = 0; i < bb->nrestarts; i++) {
+		lsm_put_u32le(w, bb->restarts[i]);
+		lsm_buf_append(&bb->buf, w, 4);
+	}
+	lsm_put_u32le(w, (uint32_t)bb->nrestarts);
+	lsm_buf_append(&bb->buf, w, 4);
+	return LSM_OK;
+}
+
+/* ---- the builder ----------------------------------------------------- */
+
+/* One table being written.  Single-threaded: owned by the flush or
+ * compaction that created it. */
+struct lsm_sst_builder {
+	lsm_env *env;
+	lsm_file *f;
+	char *path;                 /* owned */
+	struct lsm_sst_opts o;
+	struct blk_builder data, index;
+	struct lsm_buf last_key;    /* last internal key added */
+	struct lsm_buf tmp;
+	uint32_t *hashes;           /* user-key hashes for the filter */
+	size_t nhashes, cap_hashes;
+	uint64_t off;               /* bytes appended to the file */
+	uint64_t entries;
+	int err;                    /* latched first error */
+};
+
+int lsm_sst_builder_create(lsm_env *env, const char *path,
+			   const struct lsm_sst_opts *o,
+			   struct lsm_sst_builder **out)
+{
+	struct lsm_sst_builder *b = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!(b = calloc(1, sizeof(*b))) || !(b->path = strdup(path))) {
+		rc = LSM_ERR(LSM_ENOMEM, "out of memory");
+		goto out;
+	}
+	b->env = env;
+	b->o = *o;
+	if (b->o.block_size == 0)
+		b->o.block_size = 4096;
+	if (b->o.block_size > (1u << 30))
+		b->o.block_size = 1u << 30;
+	if (b->o.restart_interval < 1)
+		b->o.restart_interval = 16;
+	if (b->o.bloom_bits_per_key < 0)
+		b->o.bloom_bits_per_key = 0;
+	b->data.interval = b->o.restart_interval;
+	b->index.interval = 1;
+	if ((rc = env->open(env, path, LSM_O_CREATE, &b->f)))
+		goto out;
+	*out = b;
+	b = NULL;
+out:
+	if (b)
+		free(b->path);
+	free(b);
+	return rc;
+}
+
+static void builder_free(struct lsm_sst_builder *b)
+{
+	blkb_free(&b->data);
+	blkb_free(&b->index);
+	lsm_buf_free(&b->last_key);
+	lsm_buf_free(&b->tmp);
+	free(b->hashes);
+	free(b->path);
+	free(b);
+}
+
+/* Appends contents[n] and its trailer; *off gets where they start. */
+static int builder_write_block(struct lsm_sst_builder *b, const uint8_t *p,
+			       size_t n, uint64_t *off)
+{
+	uint8_t tr[LSM_SST_TRAILER];
+	int rc;
+
+	tr[0] = SST_BLOCK_PLAIN;
+	lsm_put_u32le(tr + 1, lsm_crc32c(lsm_crc32c(0, p, n), tr, 1));
+	if ((rc = b->env->append(b->env, b->f, p, n)) ||
+	    (rc = b->env->append(b->env, b->f, tr, sizeof(tr))))
+		return rc;
+	*off = b->off;
+	b->off += n + LSM_SST_TRAILER;
+	return LSM_OK;
+}
+
+/* Writes the pending data block and its index entry. */
+static int builder_flush_data(struct lsm_sst_builder *b)
+{
+	uint8_t hv[20];
+	uint64_t off;
+	size_t n = 0, size;
+	int rc;
+
+	if (b->data.entries == 0)
+		return LSM_OK;
+	if ((rc = blkb_finish(&b->data)))
+		return rc;
+	size = b->data.buf.len;
+	if ((rc = builder_write_block(b, b->data.buf.data, size, &off)))
+		return rc;
+	n += lsm_varint_put(hv + n, off);
+	n += lsm_varint_put(hv + n, size);
+	if ((rc = blkb_add(&b->index, b->data.last.data, b->data.last.len, hv,
+			   n)))
+		return rc;
+	blkb_reset(&b->data);
+	return LSM_OK;
+}
+
+static int builder_add_hash(struct lsm_sst_builder *b, const uint8_t *ik,
+			    size_t iklen)
+{
+	size_t ulen = iklen - LSM_TRAILER;
+
+	/* Versions of one user key are adjacent: hash each user key once. */
+	if (b->entries > 0 && b->last_key.len - LSM_TRAILER == ulen &&
+	    memcmp(b->last_key.data, ik, ulen) == 0)
+		return LSM_OK;
+	if (b->nhashes == b->cap_hashes) {
+		size_t cap = b->cap_hashes ? b->cap_hashes * 2 : 1024;
+		uint32_t *h = realloc(b->hashes, cap * sizeof(*h));
+		if (!h)
+			return LSM_ERR(LSM_ENOMEM, "out of memory");
+		b->hashes = h;
+		b->cap_hashes = cap;
+	}
+	b->hashes[b->nhashes++] = sst_hash(ik, ulen);
+	return LSM_OK;
+}
+
+int lsm_sst_builder_add(struct lsm_sst_builder *b, const uint8_t *ik,
+			size_t iklen, const uint8_t *val, size_t vlen)
+{
+	int rc;
+
+	if (b->err)
+		return b->err;
+	if (iklen < LSM_TRAILER || iklen - LSM_TRAILER > LSM_MAX_KEY ||
+	    vlen > LSM_MAX_VALUE) {
+		rc = LSM_ERR(LSM_EINVAL, "%s: bad key or value length",
+			     b->path);
+		goto out;
+	}
+	if (b->entries > 0 &&
+	    lsm_ikey_cmp(ik, iklen, b->last_key.data, b->last_key.len) <= 0) {
+		rc = LSM_ERR(LSM_EINVAL, "%s: keys added out of order",
+			     b->path);
+		goto out;
+	}
+	if (b->o.bloom_bits_per_key > 0 &&
+	    (rc = builder_add_hash(b, ik, iklen)))
+		goto out;
+	if ((rc = blkb_add(&b->data, ik, iklen, val, vlen)) ||
+	    (rc = lsm_buf_set(&b->last_key, ik, iklen)))
+		goto out;
+	b->entries++;
+	if (blkb_estimate(&b->data) >= b->o.block_size)
+		rc = builder_flush_data(b);
+out:
+	if (rc)
+		b->err = rc;
+	return rc;
+}
+
+uint64_t lsm_sst_builder_entries(const struct lsm_sst_builder *b)
+{
+	return b->entries;
+}
+
+/* Bytes appended so far plus the data block being filled. */
+uint64_t lsm_sst_builder_size(const struct lsm_sst_builder *b)
+{
+	return b->off + b->data.buf.len;
+}
+
+static void footer_encode(uint8_t *p, uint64_t index_off, uint64_t index_size,
+			  uint64_t filter_off, uint64_t filter_size,
+			  uint64_t entries)
+{
+	lsm_put_u64le(p, index_off);
+	lsm_put_u64le(p + 8, index_size);
+	lsm_put_u64le(p + 16, filter_off);
+	lsm_put_u64le(p + 24, filter_size);
+	lsm_put_u64le(p + 32, entries);
+	lsm_put_u32le(p + 40, LSM_SST_VERSION);
+	lsm_put_u64le(p + 44, LSM_SST_MAGIC);
+	lsm_put_u32le(p + 52, lsm_crc32c(0, p, 52));
+}
+
+static int builder_write_tail(struct lsm_sst_builder *b)
+{
+	uint8_t foot[LSM_SST_FOOTER];
+	uint64_t filter_off = 0, filter_size = 0, index_off;
+	int rc;
+
+	if ((rc = builder_flush_data(b)))
+		return rc;
+	if (b->o.bloom_bits_per_key > 0) {
+		if ((rc = bloom_build(&b->tmp, b->hashes, b->nhashes,
+				      b->o.bloom_bits_per_key)) ||
+		    (rc = builder_write_block(b, b->tmp.data, b->tmp.len,
+					      &filter_off)))
+			return rc;
+		filter_size = b->tmp.len;
+	}
+	if ((rc = blkb_finish(&b->index)) ||
+	    (rc = builder_write_block(b, b->index.buf.data, b->index.buf.len,
+				      &index_off)))
+		return rc;
+	footer_encode(foot, index_off, b->index.buf.len, filter_off,
+		      filter_size, b->entries);
+	if ((rc = b->env->append(b->env, b->f, foot, sizeof(foot))))
+		return rc;
+	b->off += sizeof(foot);
+	return b->env->sync(b->env, b->f);
+}
+
+/* On error the partial file is also removed: nobody can use it. */
+int lsm_sst_builder_finish(struct lsm_sst_builder *b, uint64_t *size)
+{
+	int rc = b->err, rc2;
+
+	if (!rc)
+		rc = builder_write_tail(b);
+	rc2 = b->env->close(b->env, b->f);
+	if (!rc)
+		rc = rc2;
+	if (rc)
+		b->env->remove(b->env, b->path);
+	else if (size)
+		*size = b->off;
+	builder_free(b);
+	return rc;
+}
+
+void lsm_sst_builder_abandon(struct lsm_sst_builder *b)
+{
+	b->env->close(b->env, b->f);
+	b->env->remove(b->env, b->path);
+	builder_free(b);
+}
+
+/* ---- the reader ------------------------------------------------------ */
+
+/* An open table.  Immutable after lsm_sst_open except refs, so any number
+ * of threads read it without locks (env reads are positional). */
+struct lsm_sst {
+	atomic_int refs;
+	lsm_env *env;
+	lsm_file *f;
+	char *path;               /* owned */
+	uint64_t num;
+	uint64_t size;            /* file bytes */
+	uint64_t data_end;        /* where the footer starts */
+	struct lsm_cache *cache;  /* borrowed, may be NULL */
+	uint64_t index_off;
+	struct lsm_block *index;  /* owned reference, never cached */
+	struct lsm_block *filter; /* owned reference or NULL */
+	uint64_t entries;
+};
+
+/* Reads the block with handle (off, size) from disk, checking bounds,
+ * type and checksum.  *out: a new uncached block (lsm_block_unref). */
+static int sst_read_raw(lsm_sst *t, uint64_t off, uint64_t size,
+			struct lsm_block **out)
+{
+	uint8_t *p = NULL;
+	size_t nread = 0;
+	int rc;
+
+	*out = NULL;
+	if (off > t->data_end || size > t->data_end - off ||
+	    t->data_end - off - size < LSM_SST_TRAILER)
+		return LSM_ERR(LSM_ECORRUPT,
+			       "%s: bad block handle (offset %llu, size %llu)",
+			       t->path, (unsigned long long)off,
+			       (unsigned long long)size);
+	if (!(p = malloc(size + LSM_SST_TRAILER)))
+		return LSM_ERR(LSM_ENOMEM, "out of memory");
+	if ((rc = t->env->read(t->env, t->f, off, p, size + LSM_SST_TRAILER,
+			       &nread)))
+		goto out;
+	if (nread != size + LSM_SST_TRAILER) {
+		rc = LSM_ERR(LSM_ECORRUPT, "%s: short read at offset %llu",
+			     t->path, (unsigned long long)off);
+		goto out;
+	}
+	if (lsm_get_u32le(p + size + 1) !=
+	    lsm_crc32c(lsm_crc32c(0, p, size), p + size, 1)) {
+		rc = LSM_ERR(LSM_ECORRUPT,
+			     "%s: bad block checksum at offset %llu", t->path,
+			     (unsigned long long)off);
+		goto out;
+	}
+	if (p[size] != SST_BLOCK_PLAIN) {
+		rc = LSM_ERR(LSM_ECORRUPT,
+			     "%s: unknown block type %u at offset %llu",
+			     t->path, p[size], (unsigned long long)off);
+		goto out;
+	}
+	*out = lsm_cache_insert(NULL, t->num, off, p, size);
+	p = NULL;
+	if (!*out)
+		rc = LSM_ERR(LSM_ENOMEM, "out of memory");
+out:
+	free(p);
+	return rc;
+}
+
+/* A data block through the block cache (if any).  *out referenced. */
+static int sst_read_block(lsm_sst *t, uint64_t off, uint64_t size,
+			  struct lsm_block **out)
+{
+	struct lsm_block *b;
+	int rc;
+
+	*out = NULL;
+	if (!t->cache)
+		return sst_read_raw(t, off, size, out);
+	if ((b = lsm_cache_lookup(t->cache, t->num, off))) {
+		if (b->size != size) {
+			lsm_block_unref(b);
+			return LSM_ERR(LSM_ECORRUPT,
+				       "%s: bad block handle at offset %llu",
+				       t->path, (unsigned long long)off);
+		}
+		*out = b;
+		return LSM_OK;
+	}
+	if ((rc = sst_read_raw(t, off, size, &b)))
+		return rc;
+	/* Move the contents into a cached block: the raw one is a shell. */
+	*out = lsm_cache_insert(t->cache, t->num, off, b->data, b->size);
+	b->data = NULL;
+	lsm_block_unref(b);
+	if (!*out)
+		return LSM_ERR(LSM_ENOMEM, "out of memory");
+	return LSM_OK;
+}
+
+/* ---- block iteration ------------------------------------------------- */
+
+/* A cursor over one block's contents (borrowed: the caller keeps the
+ * block referenced).  Errors latch in err (already raised via LSM_ERR). */
+struct blk_iter {
+	lsm_sst *t;             /* for error messages */
+	uint64_t blk_off;
+	const uint8_t *data;
+	size_t limit;           /* start of the restart array */
+	uint32_t nrestarts;
+	size_t cur;             /* offset of the current entry */
+	size_t next;            /* offset just after it */
+	uint32_t ridx;          /* restart region holding cur */
+	struct lsm_buf key;     /* current key (owned) */
+	const uint8_t *val;
+	size_t vlen;
+	bool valid;
+	int err;
+};
+
+static int blk_corrupt(struct blk_iter *bi, const char *what)
+{
+	bi->valid = false;
+	if (!bi->err)
+		bi->err = LSM_ERR(LSM_ECORRUPT,
+				  "%s: bad block at offset %llu: %s",
+				  bi->t->path,
+				  (unsigned long long)bi->blk_off, what);
+	return bi->err;
+}
+
+/* Points bi at contents data[n].  LSM_ECORRUPT if the restart array does
+ * not fit. */
+static int blk_init(struct blk_iter *bi, lsm_sst *t, uint64_t off,
+		    const uint8_t *data, size_t n)
+{
+	uint32_t nr;
+
+	bi->t = t;
+	bi->blk_off = off;
+	bi->data = data;
+	bi->valid = false;
+	bi->err = 0;
+	bi->limit = 0;
+	bi->nrestarts = 0;
+	bi->cur = bi->next = 0;
+	lsm_buf_clear(&bi->key);
+	if (n < 4)
+		return blk_corrupt(bi, "too short");
+	nr = lsm_get_u32le(data + n - 4);
+	if (nr == 0 || nr > (n - 4) / 4)
+		return blk_corrupt(bi, "bad restart count");
+	bi->nrestarts = nr;
+	bi->limit = n - 4 - 4 * (size_t)nr;
+	return LSM_OK;
+}
+
+static size_t blk_restart(const struct blk_iter *bi, uint32_t i)
+{
+	return lsm_get_u32le(bi->data + bi->limit + 4 * (size_t)i);
+}
+
+/* Decodes the entry at bi->next into key/val and advances.  Leaves bi
+ * invalid at the end of the block or on corruption. */
+static void blk_parse_next(struct blk_iter *bi)
+{
+	const uint8_t *p = bi->data + bi->next, *end = bi->data + bi->limit;
+	uint64_t shared, unshared, vlen;
+
+	if (bi->err)
+		return;
+	if (bi->next >= bi->limit) {
+		bi->valid = false;
+		return;
+	}
+	if (lsm_varint_get(&p, end, &shared) ||
+	    lsm_varint_get(&p, end, &unshared) ||
+	    lsm_varint_get(&p, end, &vlen) || shared > bi->key.len ||
+	    unshared > (uint64_t)(end - p) ||
+	    vlen > (uint64_t)(end - p) - unshared) {
+		blk_corrupt(bi, "bad entry");
+		return;
+	}
+	if (shared + unshared < LSM_TRAILER) {
+		blk_corrupt(bi, "short key");
+		return;
+	}
+	bi->key.len = shared;
+	if (lsm_buf_append(&bi->key, p, unshared)) {
+		bi->valid = false;
+		bi->err = LSM_ENOMEM;
+		return;
+	}
+	bi->val = p + unshared;
+	bi->vlen = vlen;
+	bi->cur = bi->next;
+	bi->next = (size_t)(bi->val + vlen - bi->data);
+	while (bi->ridx + 1 < bi->nrestarts &&
+	       blk_restart(bi, bi->ridx + 1) <= bi->cur)
+		bi->ridx++;
+	bi->valid = true;
+}
+
+/* Positions before the entry at restart point i. */
+static void blk_seek_restart(struct blk_iter *bi, uint32_t i)
+{
+	size_t off = blk_restart(bi, i);
+
+	lsm_buf_clear(&bi->key);
+	bi->ridx = i;
+	if (off > bi->limit) {
+		blk_corrupt(bi, "bad restart offset");
+		return;
+	}
+	bi->next = off;
+}
+
+static void blk_first(struct blk_iter *bi)
+{
+	if (bi->err)
+		return;
+	blk_seek_restart(bi, 0);
+	blk_parse_next(bi);
+}
+
+static void blk_last(struct blk_iter *bi)
+{
+	if (bi->err)
+		return;
+	blk_seek_restart(bi, bi->nrestarts - 1);
+	blk_parse_next(bi);
+	while (bi->valid && bi->next < bi->limit)
+		blk_parse_next(bi);
+}
+
+static void blk_next(struct blk_iter *bi)
+{
+	if (bi->valid)
+		blk_parse_next(bi);
+}
+
+/* Steps back: rescans from the restart point before the current entry. */
+static void blk_prev(struct blk_iter *bi)
+{
+	size_t orig = bi->cur;
+	uint32_t ri = bi->ridx;
+
+	if (bi->err || !bi->valid)
+		return;
+	while (blk_restart(bi, ri) >= orig) {
+		if (ri == 0) {
+			bi->valid = false;
+			return;
+		}
+		ri--;
+	}
+	blk_seek_restart(bi, ri);
+	do {
+		blk_parse_next(bi);
+	} while (bi->valid && bi->next < orig);
+	if (bi->valid && bi->next != orig)
+		blk_corrupt(bi, "entries overlap");
+}
+
+/* Lands on the first entry >= ik (internal order), or invalid. */
+static void blk_seek(struct blk_iter *bi, const uint8_t *ik, size_t iklen)
+{
+	uint32_t left = 0, right = bi->nrestarts - 1;
+
+	if (bi->err)
+		return;
+	while (left < right) {
+		uint32_t mid = left + (right - left + 1) / 2;
+		blk_seek_restart(bi, mid);
+		/* The key was cleared, so a restart entry with shared > 0
+		 * fails to parse. */
+		blk_parse_next(bi);
+		if (!bi->valid) {
+			blk_corrupt(bi, "bad restart entry");
+			return;
+		}
+		if (lsm_ikey_cmp(bi->key.data, bi->key.len, ik, iklen) < 0)
+			left = mid;
+		else
+			right = mid - 1;
+	}
+	blk_seek_restart(bi, left);
+	do {
+		blk_parse_next(bi);
+	} while (bi->valid &&
+		 lsm_ikey_cmp(bi->key.data, bi->key.len, ik, iklen) < 0);
+}
+
+/* ---- opening --------------------------------------------------------- */
+
+static int footer_decode(lsm_sst *t, const uint8_t *p, uint64_t *index_off,
+			 uint64_t *index_size, uint64_t *filter_off,
+			 uint64_t *filter_size)
+{
+	uint32_t version = lsm_get_u32le(p + 40);
+
+	if (lsm_get_u64le(p + 44) != LSM_SST_MAGIC)
+		return LSM_ERR(LSM_ECORRUPT, "%s: bad footer magic", t->path);
+	if (version > LSM_SST_VERSION)
+		return LSM_ERR(LSM_EVERSION,
+			       "%s: bad footer: format version %u is newer "
+			       "than %u",
+			       t->path, version, LSM_SST_VERSION);
+	if (version != LSM_SST_VERSION)
+		return LSM_ERR(LSM_ECORRUPT, "%s: bad footer version %u",
+			       t->path, version);
+	if (lsm_get_u32le(p + 52) != lsm_crc32c(0, p, 52))
+		return LSM_ERR(LSM_ECORRUPT, "%s: bad footer checksum",
+			       t->path);
+	*index_off = lsm_get_u64le(p);
+	*index_size = lsm_get_u64le(p + 8);
+	*filter_off = lsm_get_u64le(p + 16);
+	*filter_size = lsm_get_u64le(p + 24);
+	t->entries = lsm_get_u64le(p + 32);
+	return LSM_OK;
+}
+
+/* Reads the footer, then the index and filter blocks. */
+static int sst_load(lsm_sst *t)
+{
+	uint8_t foot[LSM_SST_FOOTER];
+	uint64_t ioff, isize, foff, fsize;
+	size_t nread = 0;
+	struct blk_iter bi = {0};
+	int rc;
+
+	if (t->size < LSM_SST_FOOTER)
+		return LSM_ERR(LSM_ECORRUPT,
+			       "%s: bad footer: file too short (%llu bytes)",
+			       t->path, (unsigned long long)t->size);
+	t->data_end = t->size - LSM_SST_FOOTER;
+	if ((rc = t->env->read(t->env, t->f, t->data_end, foot, sizeof(foot),
+			       &nread)))
+		return rc;
+	if (nread != sizeof(foot))
+		return LSM_ERR(LSM_ECORRUPT, "%s: bad footer: short read",
+			       t->path);
+	if ((rc = footer_decode(t, foot, &ioff, &isize, &foff, &fsize)))
+		return rc;
+	t->index_off = ioff;
+	if ((rc = sst_read_raw(t, ioff, isize, &t->index)))
+		return rc;
+	if ((rc = blk_init(&bi, t, ioff, t->index->data, t->index->size)))
+		goto out;
+	if (fsize && (rc = sst_read_raw(t, foff, fsize, &t->filter)))
+		goto out;
+out:
+	lsm_buf_free(&bi.key);
+	return rc;
+}
+
+int lsm_sst_open(lsm_env *env, const char *path, uint64_t num,
+		 uint64_t file_size, struct lsm_cache *blocks, lsm_sst **out)
+{
+	lsm_sst *t = NULL;
+	uint64_t size = 0;
+	int rc;
+
+	*out = NULL;
+	if (!(t = calloc(1, sizeof(*t))) || !(t->path = strdup(path))) {
+		rc = LSM_ERR(LSM_ENOMEM, "out of memory");
+		goto out;
+	}
+	atomic_init(&t->refs, 1);
+	t->env = env;
+	t->num = num;
+	t->cache = blocks;
+	if ((rc = env->open(env, path, LSM_O_READ, &t->f)) ||
+	    (rc = env->size(env, t->f, &size)))
+		goto out;
+	if (file_size && size != file_size) {
+		rc = LSM_ERR(LSM_ECORRUPT,
+			     "%s: bad footer: file has %llu bytes, expected "
+			     "%llu",
+			     path, (unsigned long long)size,
+			     (unsigned long long)file_size);
+		goto out;
+	}
+	t->size = size;
+	if ((rc = sst_load(t)))
+		goto out;
+	*out = t;
+	t = NULL;
+out:
+	if (t)
+		lsm_sst_unref(t);
+	return rc;
+}
+
+void lsm_sst_ref(lsm_sst *t)
+{
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+}
+
+void lsm_sst_unref(lsm_sst *t)
+{
+	if (!t || atomic_fetch_sub_explicit(&t->refs, 1,
+					    memory_order_acq_rel) != 1)
+		return;
+	if (t->f)
+		t->env->close(t->env, t->f);
+	if (t->index)
+		lsm_block_unref(t->index);
+	if (t->filter)
+		lsm_block_unref(t->filter);
+	free(t->path);
+	free(t);
+}
+
+/* ---- the table iterator ---------------------------------------------- */
+
+/* Two levels: an index cursor picks the data block, a block cursor walks
+ * it.  Holds a reference on the table and on the current block. */
+struct sst_iter {
+	struct lsm_iiter base;
+	lsm_sst *t;
+	struct blk_iter index;
+	struct blk_iter data;
+	struct lsm_block *blk; /* referenced, or NULL */
+	uint64_t blk_off;
+	int err;
+};
+
+static void si_drop_block(struct sst_iter *si)
+{
+	if (si->blk)
+		lsm_block_unref(si->blk);
+	si->blk = NULL;
+	si->data.valid = false;
+}
+
+/* Loads the data block the index cursor points at into si->data. */
+static void si_load_block(struct sst_iter *si)
+{
+	const uint8_t *p = si->index.val, *end = p + si->index.vlen;
+	uint64_t off, size;
+	int rc;
+
+	if (!si->index.valid) {
+		si_drop_block(si);
+		if (si->index.err && !si->err)
+			si->err = si->index.err;
+		return;
+	}
+	if (lsm_varint_get(&p, end, &off) || lsm_varint_get(&p, end, &size) ||
+	    p != end) {
+		si_drop_block(si);
+		si->err = blk_corrupt(&si->index, "bad block handle");
+		return;
+	}
+	if (si->blk && si->blk_off == off)
+		return;
+	si_drop_block(si);
+	if ((rc = sst_read_block(si->t, off, size, &si->blk))) {
+		si->err = rc;
+		return;
+	}
+	si->blk_off = off;
+	if ((rc = blk_init(&si->data, si->t, off, si->blk->data,
+			   si->blk->size))) {
+		si->err = rc;
+		si_drop_block(si);
+	}
+}
+
+static bool si_ok(struct sst_iter *si)
+{
+	if (!si->err && si->data.err)
+		si->err = si->data.err;
+	if (!si->err && si->index.err)
+		si->err = si->index.err;
+	return !si->err;
+}
+
+/* Moves forward past empty blocks until an entry or the end. */
+static void si_skip_forward(struct sst_iter *si)
+{
+	while (si_ok(si) && !si->data.valid) {
+		if (!si->index.valid) {
+			si_drop_block(si);
+			return;
+		}
+		blk_next(&si->index);
+		si_load_block(si);
+		if (!si->blk)
+			return;
+		blk_first(&si->data);
+	}
+}
+
+static void si_skip_backward(struct sst_iter *si)
+{
+	while (si_ok(si) && !si->data.valid) {
+		if (!si->index.valid) {
+			si_drop_block(si);
+			return;
+		}
+		blk_prev(&si->index);
+		si_load_block(si);
+		if (!si->blk)
+			return;
+		blk_last(&si->data);
+	}
+}
+
+static bool si_valid(struct lsm_iiter *it)
+{
+	struct sst_iter *si = (struct sst_iter *)it;
+
+	return !si->err && si->blk && si->data.valid;
+}
+
+static void si_first(struct lsm_iiter *it)
+{
+	struct sst_iter *si = (struct sst_iter *)it;
+
+	if (si->err)
+		return;
+	blk_first(&si->index);
+	si_load_block(si);
+	if (si->blk && !si->err)
+		blk_first(&si->data);
+	si_skip_forward(si);
+}
+
+static void si_last(struct lsm_iiter *it)
+{
+	struct sst_iter *si = (struct sst_iter *)it;
+
+	if (si->err)
+		return;
+	blk_last(&si->index);
+	si_load_block(si);
+	if (si->blk && !si->err)
+		blk_last(&si->data);
+	si_skip_backward(si);
+}
+
+static void si_seek(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
+{
+	struct sst_iter *si = (struct sst_iter *)it;
+
+	if (si->err)
+		return;
+	blk_seek(&si->index, ik, iklen);
+	si_load_block(si);
+	if (si->blk && !si->err)
+		blk_seek(&si->data, ik, iklen);
+	si_skip_forward(si);
+}
+
+static void si_next(struct lsm_iiter *it)
+{
+	struct sst_iter *si = (struct sst_iter *)it;
+
+	if (!si_valid(it))
+		return;
+	blk_next(&si->data);
+	si_skip_forward(si);
+}
+
+static void si_prev(struct lsm_iiter *it)
+{
+	struct sst_iter *si = (struct sst_iter *)it;
+
+	if (!si_valid(it))
+		return;
+	blk_prev(&si->data);
+	si_skip_backward(si);
+}
+
+static const uint8_t *si_key(struct lsm_iiter *it, size_t *len)
+{
+	struct sst_iter *si = (struct sst_iter *)it;
+
+	*len = si->data.key.len;
+	return si->data.key.data;
+}
+
+static const uint8_t *si_value(struct lsm_iiter *it, size_t *len)
+{
+	struct sst_iter *si = (struct sst_iter *)it;
+
+	*len = si->data.vlen;
+	return si->data.val;
+}
+
+static int si_status(struct lsm_iiter *it)
+{
+	struct sst_iter *si = (struct sst_iter *)it;
+
+	si_ok(si);
+	return si->err;
+}
+
+static void si_fini(struct sst_iter *si)
+{
+	si_drop_block(si);
+	lsm_buf_free(&si->index.key);
+	lsm_buf_free(&si->data.key);
+	lsm_sst_unref(si->t);
+}
+
+static void si_destroy(struct lsm_iiter *it)
+{
+	struct sst_iter *si = (struct sst_iter *)it;
+
+	si_fini(si);
+	free(si);
+}
+
+static const struct lsm_iiter_ops sst_iter_ops = {
+	.valid = si_valid,
+	.first = si_first,
+	.last = si_last,
+	.seek = si_seek,
+	.next = si_next,
+	.prev = si_prev,
+	.key = si_key,
+	.value = si_value,
+	.status = si_status,
+	.destroy = si_destroy,
+};
+
+/* Sets up si over t (taking a new reference on t). */
+static void si_init(struct sst_iter *si, lsm_sst *t)
+{
+	memset(si, 0, sizeof(*si));
+	si->base.ops = &sst_iter_ops;
+	lsm_sst_ref(t);
+	si->t = t;
+	/* The index was checked at open; blk_init cannot fail here. */
+	si->err = blk_init(&si->index, t, t->index_off, t->index->data,
+			   t->index->size);
+}
+
+int lsm_sst_iter(lsm_sst *t, struct lsm_iiter **out)
+{
+	struct sst_iter *si;
+
+	*out = NULL;
+	if (!(si = malloc(sizeof(*si))))
+		return LSM_ERR(LSM_ENOMEM, "out of memory");
+	si_init(si, t);
+	*out = &si->base;
+	return LSM_OK;
+}
+
+/* ---- point lookups and verification ---------------------------------- */
+
+int lsm_sst_get(lsm_sst *t, const uint8_t *ik, size_t iklen, bool *found,
+		int *kind, struct lsm_buf *val, uint64_t *bloom_skip)
+{
+	struct sst_iter si;
+	size_t ulen = iklen - LSM_TRAILER, klen;
+	const uint8_t *k;
+	int rc = LSM_OK;
+
+	*found = false;
+	if (iklen < LSM_TRAILER)
+		return LSM_ERR(LSM_EINVAL, "short internal key");
+	if (t->filter && !bloom_may_match(t->filter->data, t->filter->size,
+					  ik, ulen)) {
+		if (bloom_skip)
+			(*bloom_skip)++;
+		return LSM_OK;
+	}
+	si_init(&si, t);
+	si_seek(&si.base, ik, iklen);
+	if ((rc = si_status(&si.base)) || !si_valid(&si.base))
+		goto out;
+	k = si_key(&si.base, &klen);
+	if (lsm_ukey_cmp(k, klen - LSM_TRAILER, ik, ulen) != 0)
+		goto out;
+	*kind = lsm_ikey_kind(k, klen);
+	if (*kind == LSM_KIND_VAL)
+		rc = lsm_buf_set(val, si.data.val, si.data.vlen);
+	else
+		lsm_buf_clear(val);
+	if (!rc)
+		*found = true;
+out:
+	si_fini(&si);
+	return rc;
+}
+
+/* Walks every entry of one data block, checking key order across the
+ * table (prev holds the last key seen) and that the block ends with its
+ * index key; counts entries into *entries. */
+static int verify_block(lsm_sst *t, uint64_t off, uint64_t size,
+			const struct lsm_buf *index_key, struct lsm_buf *prev,
+			uint64_t *entries)
+{
+	struct lsm_block *b = NULL;
+	struct blk_iter bi = {0};
+	int rc;
+
+	if ((rc = sst_read_raw(t, off, size, &b)) ||
+	    (rc = blk_init(&bi, t, off, b->data, b->size)))
+		goto out;
+	for (blk_first(&bi); bi.valid; blk_next(&bi)) {
+		if (prev->len && lsm_ikey_cmp(prev->data, prev->len,
+					      bi.key.data, bi.key.len) >= 0) {
+			rc = blk_corrupt(&bi, "keys out of order");
+			goto out;
+		}
+		if ((rc = lsm_buf_set(prev, bi.key.data, bi.key.len)))
+			goto out;
+		(*entries)++;
+	}
+	if ((rc = bi.err))
+		goto out;
+	if (!prev->len || lsm_ikey_cmp(prev->data, prev->len, index_key->data,
+				       index_key->len) != 0)
+		rc = blk_corrupt(&bi, "last key differs from the index");
+out:
+	lsm_buf_free(&bi.key);
+	if (b)
+		lsm_block_unref(b);
+	return rc;
+}
+
+/* Reads every block from disk (bypassing the cache, which may hold a good
+ * copy of a block that has since gone bad) and checks it. */
+int lsm_sst_verify(lsm_sst *t)
+{
+	struct blk_iter ix = {0};
+	struct lsm_buf prev = {0};
+	uint64_t entries = 0;
+	int rc;
+
+	if ((rc = blk_init(&ix, t, t->index_off, t->index->data,
+			   t->index->size)))
+		goto out;
+	for (blk_first(&ix); ix.valid; blk_next(&ix)) {
+		const uint8_t *p = ix.val, *end = p + ix.vlen;
+		uint64_t off, size;
+		if (lsm_varint_get(&p, end, &off) ||
+		    lsm_varint_get(&p, end, &size) || p != end) {
+			rc = blk_corrupt(&ix, "bad block handle");
+			goto out;
+		}
+		if ((rc = verify_block(t, off, size, &ix.key, &prev,
+				       &entries)))
+			goto out;
+	}
+	if ((rc = ix.err))
+		goto out;
+	if (entries != t->entries)
+		rc = LSM_ERR(LSM_ECORRUPT,
+			     "%s: %llu entries, the footer says %llu",
+			     t->path, (unsigned long long)entries,
+			     (unsigned long long)t->entries);
+out:
+	lsm_buf_free(&ix.key);
+	lsm_buf_free(&prev);
+	return rc;
+}
