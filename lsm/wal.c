@@ -1,0 +1,319 @@
+/*
+ * wal.c — the write-ahead log: append-only files NNNNNN.log, one record
+ * per group commit, replayed into a fresh memtable at open.
+ *
+ * Every write reaches a log record before the memtable, so after a crash
+ * the memtable can be rebuilt from the logs newer than the last flush.
+ * This file owns the log format below; batch.c encodes and decodes the
+ * CBOR payload (lsm_wal_encode / lsm_wal_decode) and the writer here
+ * only appends ready-made frames, syncs, and replays.
+ *
+ * WAL record format, version LSM_WAL_VERSION (1).  Bump it on any change.
+ *
+ *   file    := frame*
+ *   frame   := len:u32le crc:u32le payload[len]
+ *     bytes 0..3  len, little-endian, the payload's length in bytes;
+ *                 1 <= len <= LSM_WAL_MAX_PAYLOAD (2 * LSM_MAX_VALUE)
+ *     bytes 4..7  crc, little-endian, CRC32C (Castagnoli) of the payload
+ *                 bytes only, started from 0
+ *     bytes 8..   the payload: one CBOR item (RFC 8949), nothing after it
+ *   payload := CBOR array(2) [seq, ops]
+ *     seq     uint: the sequence number of the first op
+ *     ops     array(count) of op, count <= 2^32-1; the i-th op (from 0)
+ *             has sequence number seq + i, and seq + count - 1 must not
+ *             pass LSM_SEQ_MAX (2^56 - 1)
+ *   op      := array(3) [1, key, value]    put
+ *            | array(2) [0, key]           delete
+ *     key     bstr of 1..LSM_MAX_KEY bytes
+ *     value   bstr of 0..LSM_MAX_VALUE bytes (an empty value is a value)
+ *   Every array and byte string has a definite length; no other CBOR
+ *   type (negative ints, text, maps, tags, floats, simple values) may
+ *   appear.  Integers are written in their shortest form; a longer form
+ *   is accepted on reading.
+ *
+ *   Example: put("k", "v") at seq 5 is the payload
+ *     82 05 81 83 01 41 6b 41 76
+ *   (array(2), 5, array(1), array(3), 1, bstr "k", bstr "v"), so the
+ *   frame is 09 00 00 00, crc32c of those 9 bytes little-endian, payload.
+ *
+ * Group commit: the writer at the head of db.c's queue concatenates the
+ * op items of the waiting batches (lsm_batch_append) and writes ONE
+ * record for them all, with the first batch's seq; the batches' ops get
+ * consecutive sequence numbers in queue order.  A record is thus atomic:
+ * replay applies all of its ops or none.
+ *
+ * The payload carries no version field: version 1 is the only shape, and
+ * a reader rejects anything else as corrupt rather than misreading it; a
+ * version 2 would change the top-level array (e.g. a third item) and
+ * name itself in the manifest.
+ *
+ * Reading (lsm_wal_replay).  Frames are checked in order: len in range,
+ * the whole payload present, crc, then the payload decoded.  The writer
+ * appends each frame with one call and never writes a bad one, so a bad
+ * frame is either a torn tail (the machine stopped in the middle of the
+ * last append: the file ends inside the frame, or the file system
+ * extended the file but the data never landed, leaving zeros) or real
+ * damage.  A bad frame is torn when it reaches the end of the file:
+ *   - fewer than 8 header bytes remain, or the payload is cut short by
+ *     the end of the file; or
+ *   - len is out of range, or the crc does not match, or the payload
+ *     does not decode, and every byte after the frame (after the header
+ *     when len is out of range) up to the end of the file is zero.  An
+ *     all-zero header followed by zeros is the common case.
+ * A torn tail ends replay cleanly: the file is truncated to the end of
+ * the last good frame, so new appends never follow garbage, and the
+ * report says how many bytes were dropped.  A bad frame anywhere else is
+ * LSM_ECORRUPT ("PATH: corrupt WAL record at offset N (why)"), unless the
+ * caller asked for salvage: then replay keeps what came before, drops
+ * the rest of the file the same way and says how much.  Note that a
+ * damaged len that points past the end of the file looks like a torn
+ * tail; the CRC does not cover the header.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "lsm_int.h"
+
+#define LSM_WAL_VERSION 1
+
+struct lsm_wal {
+	lsm_env *env;
+	lsm_file *file; /* owned */
+	uint64_t size;  /* bytes appended so far */
+	int err;        /* latched: the first failed append or sync */
+	char path[];
+};
+
+/* ---- writing ------------------------------------------------------------ */
+
+int lsm_wal_create(lsm_env *env, const char *path, lsm_wal **out)
+{
+	size_t plen = strlen(path);
+	lsm_wal *w = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!(w = calloc(1, sizeof(*w) + plen + 1))) {
+		rc = LSM_ERR(LSM_ENOMEM, "%s: out of memory", path);
+		goto out;
+	}
+	memcpy(w->path, path, plen + 1);
+	w->env = env;
+	if ((rc = env->open(env, path, LSM_O_CREATE, &w->file)))
+		goto out;
+	*out = w;
+	w = NULL;
+out:
+	free(w);
+	return rc;
+}
+
+/* Appends one frame (from lsm_wal_encode).  A failed append may leave
+ * part of the frame in the file, and a good frame after it would turn a
+ * torn tail into corruption in the middle of the log, so the first error
+ * of an append or sync is latched: every later append and sync returns
+ * it.  The caller must then switch to a new log or stop writing. */
+int lsm_wal_append(lsm_wal *w, const void *frame, size_t n)
+{
+	int rc;
+
+	if (w->err)
+		return LSM_ERR(w->err, "%s: log stopped by an earlier error",
+			       w->path);
+	if ((rc = w->env->append(w->env, w->file, frame, n))) {
+		w->err = rc;
+		return rc;
+	}
+	w->size += n;
+	return LSM_OK;
+}
+
+/* fdatasync: every frame appended so far is durable on LSM_OK.  A failed
+ * sync is latched too (after a failed fsync the kernel may have dropped
+ * the dirty pages, so a later "successful" one would prove nothing). */
+int lsm_wal_sync(lsm_wal *w)
+{
+	int rc;
+
+	if (w->err)
+		return LSM_ERR(w->err, "%s: log stopped by an earlier error",
+			       w->path);
+	if ((rc = w->env->sync(w->env, w->file)))
+		w->err = rc;
+	return rc;
+}
+
+/* Closes the file without syncing it (sync first if it matters) and
+ * frees w, also on error.  NULL is a no-op. */
+int lsm_wal_close(lsm_wal *w)
+{
+	int rc;
+
+	if (!w)
+		return LSM_OK;
+	rc = w->env->close(w->env, w->file);
+	free(w);
+	return rc;
+}
+
+uint64_t lsm_wal_size(const lsm_wal *w)
+{
+	return w->size;
+}
+
+/* ---- replay ------------------------------------------------------------- */
+
+/* Reads the whole of path into *out (owned: free), *size bytes. */
+static int wal_read_all(lsm_env *env, const char *path, uint8_t **out,
+			uint64_t *size)
+{
+	lsm_file *f = NULL;
+	uint8_t *data = NULL;
+	uint64_t want = 0, got = 0;
+	size_t nread;
+	int rc;
+
+	*out = NULL;
+	*size = 0;
+	if ((rc = env->open(env, path, LSM_O_READ, &f)))
+		goto out;
+	if ((rc = env->size(env, f, &want)))
+		goto out;
+	if (want > SIZE_MAX - 1 || !(data = malloc((size_t)want + 1))) {
+		rc = LSM_ERR(LSM_ENOMEM, "%s: out of memory reading %llu "
+			     "bytes", path, (unsigned long long)want);
+		goto out;
+	}
+	while (got < want) {
+		if ((rc = env->read(env, f, got, data + got,
+				    (size_t)(want - got), &nread)))
+			goto out;
+		if (nread == 0)
+			break; /* shrank under us: take what is there */
+		got += nread;
+	}
+	*out = data;
+	data = NULL;
+	*size = got;
+out:
+	if (f)
+		env->close(env, f);
+	free(data);
+	return rc;
+}
+
+/* Cuts path to size bytes and makes that durable. */
+static int wal_truncate(lsm_env *env, const char *path, uint64_t size)
+{
+	lsm_file *f = NULL;
+	int rc;
+
+	if ((rc = env->open(env, path, LSM_O_APPEND, &f)))
+		goto out;
+	if ((rc = env->truncate(env, f, size)))
+		goto out;
+	rc = env->sync(env, f);
+out:
+	if (f) {
+		int crc = env->close(env, f);
+		if (!rc)
+			rc = crc;
+	}
+	return rc;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	while (n--)
+		if (*p++)
+			return false;
+	return true;
+}
+
+enum frame_verdict { FRAME_GOOD, FRAME_TORN, FRAME_BAD };
+
+struct frame {
+	size_t len;          /* frame bytes, header included (GOOD) */
+	uint64_t seq;
+	const uint8_t *ops;
+	size_t opslen;
+	uint32_t count;
+	char why[256];       /* TORN or BAD: what was wrong */
+};
+
+/* Judges the frame at p, with avail bytes to the end of the file. */
+static enum frame_verdict wal_frame(const uint8_t *p, size_t avail,
+				    struct frame *fr)
+{
+	size_t len;
+	uint32_t crc;
+
+	if (avail < LSM_FRAME_HDR) {
+		snprintf(fr->why, sizeof(fr->why), "short header, %zu bytes",
+			 avail);
+		return FRAME_TORN;
+	}
+	len = lsm_get_u32le(p);
+	crc = lsm_get_u32le(p + 4);
+	p += LSM_FRAME_HDR;
+	avail -= LSM_FRAME_HDR;
+	if (len == 0 || len > LSM_WAL_MAX_PAYLOAD) {
+		snprintf(fr->why, sizeof(fr->why), "length %zu out of range",
+			 len);
+		return all_zero(p, avail) ? FRAME_TORN : FRAME_BAD;
+	}
+	if (len > avail) {
+		snprintf(fr->why, sizeof(fr->why),
+			 "payload of %zu bytes cut to %zu", len, avail);
+		return FRAME_TORN;
+	}
+	if (lsm_crc32c(0, p, len) != crc) {
+		snprintf(fr->why, sizeof(fr->why), "bad crc");
+		return all_zero(p + len, avail - len) ? FRAME_TORN : FRAME_BAD;
+	}
+	if (lsm_wal_decode(p, len, &fr->seq, &fr->ops, &fr->opslen,
+			   &fr->count)) {
+		snprintf(fr->why, sizeof(fr->why), "%s", lsm_last_error());
+		return all_zero(p + len, avail - len) ? FRAME_TORN : FRAME_BAD;
+	}
+	fr->len = LSM_FRAME_HDR + len;
+	return FRAME_GOOD;
+}
+
+int lsm_wal_replay(lsm_env *env, const char *path, bool salvage,
+		   lsm_wal_fn fn, void *ctx, struct lsm_wal_report *rep)
+{
+	uint8_t *data = NULL;
+	uint64_t size, off = 0;
+	enum frame_verdict v = FRAME_GOOD;
+	struct frame fr;
+	int rc;
+
+	memset(rep, 0, sizeof(*rep));
+	if ((rc = wal_read_all(env, path, &data, &size)))
+		goto out;
+	while (off < size) {
+		v = wal_frame(data + off, (size_t)(size - off), &fr);
+		if (v != FRAME_GOOD)
+			break;
+		if ((rc = fn(ctx, fr.seq, fr.ops, fr.opslen, fr.count)))
+			goto out;
+		off += fr.len;
+		rep->records++;
+		rep->good_bytes = off;
+	}
+	if (off == size)
+		goto out;
+	if (v == FRAME_BAD && !salvage) {
+		rc = LSM_ERR(LSM_ECORRUPT,
+			     "%s: corrupt WAL record at offset %llu (%s)", path,
+			     (unsigned long long)off, fr.why);
+		goto out;
+	}
+	rep->torn = v == FRAME_TORN;
+	rep->dropped_bytes = size - off;
+	rc = wal_truncate(env, path, off);
+out:
+	free(data);
+	return rc;
+}

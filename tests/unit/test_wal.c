@@ -1,0 +1,603 @@
+/*
+ * test_wal.c — the write-ahead log file (wal.c) over the POSIX env:
+ * writing and replaying records, the torn-tail rule at every byte offset
+ * of the last record (cut short, or zero-filled), corruption elsewhere
+ * (every bit of an earlier record flipped) with and without salvage, and
+ * the latched error of a failed append.
+ *
+ * LSM_SEED=n picks the random records (default fixed, printed).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lsm_int.h"
+
+static uint64_t seed = 7101;
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	/* splitmix64 */
+	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+/* ---- fixture: a temp dir and a log path in it --------------------------- */
+struct fx {
+	char dir[64];
+	char path[128];
+	lsm_env *env;
+};
+
+static int fx_setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+
+	if (!fx)
+		return -1;
+	strcpy(fx->dir, "/tmp/test_wal.XXXXXX");
+	if (!mkdtemp(fx->dir)) {
+		free(fx);
+		return -1;
+	}
+	snprintf(fx->path, sizeof(fx->path), "%s/000001.log", fx->dir);
+	fx->env = lsm_env_posix();
+	*state = fx;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	unlink(fx->path);
+	rmdir(fx->dir);
+	free(fx);
+	return 0;
+}
+
+static uint64_t file_size(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_size;
+}
+
+/* Replaces path's contents with n bytes of data, through the env. */
+static void write_file(lsm_env *env, const char *path, const void *data,
+		       size_t n)
+{
+	lsm_file *f = NULL;
+
+	assert_int_equal(env->open(env, path, LSM_O_CREATE, &f), LSM_OK);
+	if (n)
+		assert_int_equal(env->append(env, f, data, n), LSM_OK);
+	assert_int_equal(env->close(env, f), LSM_OK);
+	assert_int_equal(file_size(path), n);
+}
+
+/* ---- a log of random records, and what replay must give back ------------ */
+#define MAXREC 64
+struct log {
+	struct lsm_buf image;       /* the file's bytes: all frames */
+	size_t off[MAXREC + 1];     /* off[i]: start of record i; off[n]: end */
+	uint64_t seq[MAXREC];
+	struct lsm_buf ops[MAXREC]; /* each record's op bytes */
+	uint32_t count[MAXREC];
+	int n;
+};
+
+/* Builds n records; the last op of the last record is a put whose value
+ * is last_vlen non-zero bytes (so that zero-filling any part of the last
+ * frame changes it).  Writes them with the WAL writer to path. */
+static void log_build(struct log *lg, lsm_env *env, const char *path, int n,
+		      size_t last_vlen)
+{
+	struct lsm_buf frame = { 0 };
+	lsm_batch *b = NULL;
+	lsm_wal *w = NULL;
+	uint64_t seq = 1 + rnd() % 1000;
+	uint8_t key[40], val[600];
+
+	assert_true(n <= MAXREC && last_vlen <= sizeof(val));
+	memset(lg, 0, sizeof(*lg));
+	assert_int_equal(lsm_batch_create(&b), LSM_OK);
+	assert_int_equal(lsm_wal_create(env, path, &w), LSM_OK);
+	for (int r = 0; r < n; r++) {
+		int nops = 1 + (int)(rnd() % 5);
+
+		lsm_batch_clear(b);
+		for (int i = 0; i < nops; i++) {
+			size_t klen = 1 + rnd() % sizeof(key);
+			size_t vlen = rnd() % 4 ? rnd() % 60 : 0;
+			for (size_t k = 0; k < sizeof(key); k++)
+				key[k] = (uint8_t)rnd();
+			for (size_t k = 0; k < sizeof(val); k++)
+				val[k] = (uint8_t)(1 + rnd() % 255);
+			if (r == n - 1 && i == nops - 1)
+				vlen = last_vlen;
+			if (rnd() % 4 == 0 && !(r == n - 1 && i == nops - 1))
+				assert_int_equal(lsm_batch_delete(b, key, klen),
+						 LSM_OK);
+			else
+				assert_int_equal(lsm_batch_put(b, key, klen, val,
+							       vlen),
+						 LSM_OK);
+		}
+		assert_int_equal(lsm_wal_encode(&frame, seq, b), LSM_OK);
+		assert_int_equal(lsm_wal_append(w, frame.data, frame.len),
+				 LSM_OK);
+		lg->off[r] = lg->image.len;
+		lg->seq[r] = seq;
+		lg->count[r] = lsm_batch_count(b);
+		assert_int_equal(lsm_buf_set(&lg->ops[r], b->ops.data,
+					     b->ops.len),
+				 LSM_OK);
+		assert_int_equal(lsm_buf_append(&lg->image, frame.data,
+						frame.len),
+				 LSM_OK);
+		assert_int_equal(lsm_wal_size(w), lg->image.len);
+		seq += lsm_batch_count(b);
+	}
+	lg->off[n] = lg->image.len;
+	lg->n = n;
+	assert_int_equal(lsm_wal_sync(w), LSM_OK);
+	assert_int_equal(lsm_wal_close(w), LSM_OK);
+	assert_int_equal(file_size(path), lg->image.len);
+	lsm_batch_destroy(b);
+	lsm_buf_free(&frame);
+}
+
+static void log_free(struct log *lg)
+{
+	lsm_buf_free(&lg->image);
+	for (int i = 0; i < MAXREC; i++)
+		lsm_buf_free(&lg->ops[i]);
+}
+
+/* Replay callback: record i must be the log's record i. */
+struct collect {
+	const struct log *lg;
+	int i;
+	int fail_at; /* return 77 at this record (-1: never) */
+};
+
+static int nop_fn(void *ctx, int kind, const uint8_t *key, size_t klen,
+		  const uint8_t *val, size_t vlen)
+{
+	(void)ctx, (void)kind, (void)key, (void)klen, (void)val, (void)vlen;
+	return 0;
+}
+
+static int collect_fn(void *ctx, uint64_t seq, const uint8_t *ops,
+		      size_t opslen, uint32_t count)
+{
+	struct collect *c = ctx;
+	const struct log *lg = c->lg;
+
+	if (c->i == c->fail_at)
+		return 77;
+	assert_true(c->i < lg->n);
+	assert_int_equal(seq, lg->seq[c->i]);
+	assert_int_equal(count, lg->count[c->i]);
+	assert_int_equal(opslen, lg->ops[c->i].len);
+	assert_memory_equal(ops, lg->ops[c->i].data, opslen);
+	assert_int_equal(lsm_batch_foreach(ops, opslen, count, nop_fn, NULL),
+			 LSM_OK);
+	c->i++;
+	return 0;
+}
+
+static int replay(struct fx *fx, const struct log *lg, bool salvage,
+		  struct lsm_wal_report *rep, int *nrec)
+{
+	struct collect c = { .lg = lg, .fail_at = -1 };
+	int rc = lsm_wal_replay(fx->env, fx->path, salvage, collect_fn, &c,
+				rep);
+
+	*nrec = c.i;
+	return rc;
+}
+
+/* Replays a file that must hold exactly want good records and no tail. */
+static void expect_clean(struct fx *fx, const struct log *lg, int want)
+{
+	struct lsm_wal_report rep;
+	int n;
+
+	assert_int_equal(replay(fx, lg, false, &rep, &n), LSM_OK);
+	assert_int_equal(n, want);
+	assert_int_equal(rep.records, (uint64_t)want);
+	assert_int_equal(rep.good_bytes, lg->off[want]);
+	assert_false(rep.torn);
+	assert_int_equal(rep.dropped_bytes, 0);
+	assert_int_equal(file_size(fx->path), lg->off[want]);
+}
+
+/* Replays a file of want good records and a torn tail of `tail` bytes. */
+static void expect_torn(struct fx *fx, const struct log *lg, int want,
+			uint64_t tail)
+{
+	struct lsm_wal_report rep;
+	int n;
+
+	assert_int_equal(replay(fx, lg, false, &rep, &n), LSM_OK);
+	assert_int_equal(n, want);
+	assert_int_equal(rep.records, (uint64_t)want);
+	assert_int_equal(rep.good_bytes, lg->off[want]);
+	assert_true(rep.torn);
+	assert_int_equal(rep.dropped_bytes, tail);
+	assert_int_equal(file_size(fx->path), lg->off[want]);
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void test_write_and_replay(void **state)
+{
+	struct fx *fx = *state;
+	struct log lg;
+
+	rng_state = seed;
+	log_build(&lg, fx->env, fx->path, 40, 100);
+	expect_clean(fx, &lg, 40);
+	log_free(&lg);
+}
+
+static void test_empty_and_missing(void **state)
+{
+	struct fx *fx = *state;
+	struct lsm_wal_report rep;
+	lsm_wal *w = NULL;
+	struct log lg = { 0 };
+	int n;
+
+	assert_int_equal(lsm_wal_create(fx->env, fx->path, &w), LSM_OK);
+	assert_int_equal(lsm_wal_size(w), 0);
+	assert_int_equal(lsm_wal_close(w), LSM_OK);
+	assert_int_equal(replay(fx, &lg, false, &rep, &n), LSM_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(rep.records, 0);
+	assert_false(rep.torn);
+	unlink(fx->path);
+	assert_int_equal(replay(fx, &lg, false, &rep, &n), LSM_ENOTFOUND);
+}
+
+/* Cut the file at every offset strictly inside the last record: replay
+ * gives the records before it, says torn, and truncates the file to
+ * them.  Then the same with the rest of the frame (and more) zeroed. */
+static void test_torn_every_offset(void **state)
+{
+	struct fx *fx = *state;
+	const int N = 5;
+	struct log lg;
+	uint8_t *buf;
+	size_t start, end;
+
+	rng_state = seed + 1;
+	log_build(&lg, fx->env, fx->path, N, 150);
+	start = lg.off[N - 1];
+	end = lg.off[N];
+	buf = calloc(1, end + 64);
+	assert_non_null(buf);
+
+	/* cut at the record boundary: a clean log of N-1 records */
+	write_file(fx->env, fx->path, lg.image.data, start);
+	expect_clean(fx, &lg, N - 1);
+
+	for (size_t cut = start + 1; cut < end; cut++) {
+		write_file(fx->env, fx->path, lg.image.data, cut);
+		expect_torn(fx, &lg, N - 1, cut - start);
+		/* what is left is a clean log */
+		expect_clean(fx, &lg, N - 1);
+	}
+	for (size_t cut = start; cut < end; cut++) {
+		size_t extra = cut % 3 ? 0 : 1 + cut % 61;
+
+		memset(buf, 0, end + 64);
+		memcpy(buf, lg.image.data, cut);
+		write_file(fx->env, fx->path, buf, end + extra);
+		expect_torn(fx, &lg, N - 1, end + extra - start);
+	}
+	free(buf);
+	log_free(&lg);
+}
+
+/* Zeros after a complete log (a file extended but never written). */
+static void test_zero_tail(void **state)
+{
+	static const size_t zeros[] = { 1, 7, 8, 9, 100, 4096 };
+	struct fx *fx = *state;
+	struct log lg;
+	uint8_t *buf;
+	size_t end;
+
+	rng_state = seed + 2;
+	log_build(&lg, fx->env, fx->path, 8, 30);
+	end = lg.off[8];
+	buf = calloc(1, end + 4096);
+	assert_non_null(buf);
+	memcpy(buf, lg.image.data, end);
+	for (size_t i = 0; i < sizeof(zeros) / sizeof(zeros[0]); i++) {
+		write_file(fx->env, fx->path, buf, end + zeros[i]);
+		expect_torn(fx, &lg, 8, zeros[i]);
+	}
+	/* a short header of non-zero bytes is torn as well */
+	memset(buf + end, 0x5a, 5);
+	write_file(fx->env, fx->path, buf, end + 5);
+	expect_torn(fx, &lg, 8, 5);
+	free(buf);
+	log_free(&lg);
+}
+
+/* Checks that replaying the file as it is now fails with LSM_ECORRUPT at
+ * record k, naming the path and offset, after handing out k records;
+ * then that salvage keeps those k records and cuts the rest. */
+static void expect_corrupt_at(struct fx *fx, const struct log *lg, int k)
+{
+	struct lsm_wal_report rep;
+	uint64_t size = file_size(fx->path);
+	char want[64];
+	int n;
+
+	assert_int_equal(replay(fx, lg, false, &rep, &n), LSM_ECORRUPT);
+	assert_int_equal(n, k);
+	snprintf(want, sizeof(want), "offset %zu ", lg->off[k]);
+	if (!strstr(lsm_last_error(), fx->path) ||
+	    !strstr(lsm_last_error(), want))
+		fail_msg("error message \"%s\" lacks path or \"%s\"",
+			 lsm_last_error(), want);
+	assert_int_equal(file_size(fx->path), size); /* untouched */
+
+	assert_int_equal(replay(fx, lg, true, &rep, &n), LSM_OK);
+	assert_int_equal(n, k);
+	assert_int_equal(rep.records, (uint64_t)k);
+	assert_int_equal(rep.good_bytes, lg->off[k]);
+	assert_false(rep.torn);
+	assert_int_equal(rep.dropped_bytes, size - lg->off[k]);
+	assert_int_equal(file_size(fx->path), lg->off[k]);
+	expect_clean(fx, lg, k);
+}
+
+/* Every bit of an earlier record's crc and payload, flipped. */
+static void test_flipped_bit(void **state)
+{
+	struct fx *fx = *state;
+	const int N = 6, K = 2;
+	struct log lg;
+	uint8_t *buf;
+	size_t size;
+
+	rng_state = seed + 3;
+	log_build(&lg, fx->env, fx->path, N, 20);
+	size = lg.image.len;
+	buf = malloc(size);
+	assert_non_null(buf);
+	for (size_t byte = lg.off[K] + 4; byte < lg.off[K + 1]; byte++) {
+		for (int bit = 0; bit < 8; bit++) {
+			memcpy(buf, lg.image.data, size);
+			buf[byte] ^= (uint8_t)(1u << bit);
+			write_file(fx->env, fx->path, buf, size);
+			expect_corrupt_at(fx, &lg, K);
+		}
+	}
+	free(buf);
+	log_free(&lg);
+}
+
+/* Damaged headers in the middle: a shorter len (bad crc), len 0, len too
+ * large, an all-zero header; and a bad last frame followed by garbage. */
+static void test_bad_headers(void **state)
+{
+	struct fx *fx = *state;
+	const int N = 6, K = 3;
+	struct log lg;
+	uint8_t *buf, *h;
+	size_t size;
+
+	rng_state = seed + 4;
+	log_build(&lg, fx->env, fx->path, N, 20);
+	size = lg.image.len;
+	buf = malloc(size + 1);
+	assert_non_null(buf);
+	h = buf + lg.off[K];
+
+	memcpy(buf, lg.image.data, size);
+	lsm_put_u32le(h, lsm_get_u32le(h) - 1);
+	write_file(fx->env, fx->path, buf, size);
+	expect_corrupt_at(fx, &lg, K);
+
+	memcpy(buf, lg.image.data, size);
+	lsm_put_u32le(h, 0);
+	write_file(fx->env, fx->path, buf, size);
+	expect_corrupt_at(fx, &lg, K);
+
+	memcpy(buf, lg.image.data, size);
+	lsm_put_u32le(h, (uint32_t)LSM_WAL_MAX_PAYLOAD + 1);
+	write_file(fx->env, fx->path, buf, size);
+	expect_corrupt_at(fx, &lg, K);
+
+	memcpy(buf, lg.image.data, size);
+	memset(h, 0, LSM_FRAME_HDR);
+	write_file(fx->env, fx->path, buf, size);
+	expect_corrupt_at(fx, &lg, K);
+
+	/* last frame with a bad crc: torn when it ends the file... */
+	memcpy(buf, lg.image.data, size);
+	buf[lg.off[N - 1] + 4] ^= 1;
+	write_file(fx->env, fx->path, buf, size);
+	expect_torn(fx, &lg, N - 1, size - lg.off[N - 1]);
+	/* ...but corrupt when a non-zero byte follows it */
+	buf[size] = 0x01;
+	write_file(fx->env, fx->path, buf, size + 1);
+	expect_corrupt_at(fx, &lg, N - 1);
+
+	free(buf);
+	log_free(&lg);
+}
+
+/* A frame whose crc is right but whose payload is not a record. */
+static void test_undecodable_payload(void **state)
+{
+	static const uint8_t junk[] = { 0x82, 0x05, 0x81, 0x83, 0x07,
+					0x41, 'k',  0x41, 'v' }; /* op 7 */
+	struct fx *fx = *state;
+	const int N = 4;
+	struct log lg;
+	uint8_t frame[LSM_FRAME_HDR + sizeof(junk)];
+	struct lsm_buf buf = { 0 };
+
+	rng_state = seed + 5;
+	log_build(&lg, fx->env, fx->path, N, 20);
+	lsm_put_u32le(frame, sizeof(junk));
+	lsm_put_u32le(frame + 4, lsm_crc32c(0, junk, sizeof(junk)));
+	memcpy(frame + LSM_FRAME_HDR, junk, sizeof(junk));
+
+	/* in the middle: corrupt */
+	assert_int_equal(lsm_buf_append(&buf, lg.image.data, lg.off[2]), 0);
+	assert_int_equal(lsm_buf_append(&buf, frame, sizeof(frame)), 0);
+	assert_int_equal(lsm_buf_append(&buf, lg.image.data + lg.off[2],
+					lg.image.len - lg.off[2]),
+			 0);
+	write_file(fx->env, fx->path, buf.data, buf.len);
+	expect_corrupt_at(fx, &lg, 2);
+
+	/* at the end: torn */
+	lsm_buf_clear(&buf);
+	assert_int_equal(lsm_buf_append(&buf, lg.image.data, lg.image.len), 0);
+	assert_int_equal(lsm_buf_append(&buf, frame, sizeof(frame)), 0);
+	write_file(fx->env, fx->path, buf.data, buf.len);
+	expect_torn(fx, &lg, N, sizeof(frame));
+
+	lsm_buf_free(&buf);
+	log_free(&lg);
+}
+
+/* fn's non-zero return stops replay, is returned, and cuts nothing. */
+static void test_fn_error_stops(void **state)
+{
+	struct fx *fx = *state;
+	struct collect c;
+	struct lsm_wal_report rep;
+	struct log lg;
+
+	rng_state = seed + 6;
+	log_build(&lg, fx->env, fx->path, 6, 20);
+	/* with a torn tail too, which must not be cut either */
+	write_file(fx->env, fx->path, lg.image.data, lg.image.len - 3);
+	c = (struct collect){ .lg = &lg, .fail_at = 3 };
+	assert_int_equal(lsm_wal_replay(fx->env, fx->path, false, collect_fn,
+					&c, &rep),
+			 77);
+	assert_int_equal(c.i, 3);
+	assert_int_equal(rep.records, 3);
+	assert_int_equal(file_size(fx->path), lg.image.len - 3);
+	log_free(&lg);
+}
+
+/* ---- a wrapper env whose appends fail on demand --------------------------- */
+struct fail_env {
+	lsm_env env;
+	lsm_env *base;
+	int appends;   /* appends that reached the base env */
+	int fail_next; /* fail the next append (once) */
+};
+
+static int fe_open(lsm_env *e, const char *path, int flags, lsm_file **out)
+{
+	struct fail_env *fe = (struct fail_env *)e;
+
+	return fe->base->open(fe->base, path, flags, out);
+}
+
+static int fe_append(lsm_env *e, lsm_file *f, const void *buf, size_t n)
+{
+	struct fail_env *fe = (struct fail_env *)e;
+
+	if (fe->fail_next) {
+		fe->fail_next = 0;
+		return LSM_ERR(LSM_ENOSPC, "injected append failure");
+	}
+	fe->appends++;
+	return fe->base->append(fe->base, f, buf, n);
+}
+
+static int fe_sync(lsm_env *e, lsm_file *f)
+{
+	struct fail_env *fe = (struct fail_env *)e;
+
+	return fe->base->sync(fe->base, f);
+}
+
+static int fe_close(lsm_env *e, lsm_file *f)
+{
+	struct fail_env *fe = (struct fail_env *)e;
+
+	return fe->base->close(fe->base, f);
+}
+
+static void test_append_error_latched(void **state)
+{
+	struct fx *fx = *state;
+	struct fail_env fe = { .base = fx->env };
+	struct lsm_buf frame = { 0 };
+	lsm_batch *b = NULL;
+	lsm_wal *w = NULL;
+
+	fe.env.open = fe_open;
+	fe.env.append = fe_append;
+	fe.env.sync = fe_sync;
+	fe.env.close = fe_close;
+	assert_int_equal(lsm_batch_create(&b), LSM_OK);
+	assert_int_equal(lsm_batch_put(b, "k", 1, "v", 1), LSM_OK);
+	assert_int_equal(lsm_wal_encode(&frame, 1, b), LSM_OK);
+	assert_int_equal(lsm_wal_create(&fe.env, fx->path, &w), LSM_OK);
+	assert_int_equal(lsm_wal_append(w, frame.data, frame.len), LSM_OK);
+	assert_int_equal(lsm_wal_sync(w), LSM_OK);
+	fe.fail_next = 1;
+	assert_int_equal(lsm_wal_append(w, frame.data, frame.len), LSM_ENOSPC);
+	/* latched: nothing more reaches the file */
+	assert_int_equal(lsm_wal_append(w, frame.data, frame.len), LSM_ENOSPC);
+	assert_non_null(strstr(lsm_last_error(), fx->path));
+	assert_int_equal(lsm_wal_sync(w), LSM_ENOSPC);
+	assert_int_equal(fe.appends, 1);
+	assert_int_equal(lsm_wal_size(w), frame.len);
+	assert_int_equal(lsm_wal_close(w), LSM_OK);
+	assert_int_equal(file_size(fx->path), frame.len);
+	lsm_buf_free(&frame);
+	lsm_batch_destroy(b);
+}
+
+int main(void)
+{
+	const char *s = getenv("LSM_SEED");
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_write_and_replay),
+		T(test_empty_and_missing),
+		T(test_torn_every_offset),
+		T(test_zero_tail),
+		T(test_flipped_bit),
+		T(test_bad_headers),
+		T(test_undecodable_payload),
+		T(test_fn_error_stops),
+		T(test_append_error_latched),
+	};
+#undef T
+
+	if (s && *s)
+		seed = strtoull(s, NULL, 0);
+	printf("test_wal: LSM_SEED=%llu\n", (unsigned long long)seed);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
