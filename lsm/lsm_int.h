@@ -350,7 +350,9 @@ int lsm_sst_verify(lsm_sst *t);
 int lsm_merge_iter(struct lsm_iiter **children, int n, struct lsm_iiter **out);
 /* The user iterator: over an internal iterator (taken), shows for each
  * user key its newest version with sequence <= seq, hiding deletions.
- * on_close(ctx) runs at lsm_iter_close (db.c releases its references). */
+ * on_close(ctx) runs at lsm_iter_close (db.c releases its references).
+ * On failure (LSM_ENOMEM) both functions have destroyed what they took;
+ * on_close is not called, so the caller releases its references itself. */
 int lsm_user_iter(struct lsm_iiter *internal, uint64_t seq,
 		  void (*on_close)(void *ctx), void *ctx, lsm_iter **out);
 

@@ -1,0 +1,596 @@
+/*
+ * iter.c — the iterators that sit above the sources of entries.
+ *
+ * A read of a range sees several sources at once: the memtable, the
+ * immutable memtable, each level-0 table and each deeper level.  Each is
+ * an internal iterator (struct lsm_iiter, lsm_int.h) over internal keys.
+ *
+ *   lsm_merge_iter  merges n of them into one sorted stream of internal
+ *                   keys, both ways (LevelDB's MergingIterator);
+ *   lsm_user_iter   turns that stream into the public lsm_iter of lsm.h:
+ *                   one entry per user key, its newest version visible at
+ *                   the iterator's sequence number, tombstones hidden
+ *                   (LevelDB's DBIter).
+ *
+ * db.c builds merge(memtables, version iterators) and wraps it in a user
+ * iterator whose on_close drops db.c's references.
+ */
+#include <assert.h>
+#include <stdlib.h>
+
+#include "lsm_int.h"
+
+/* ======================================================================
+ * Merging iterator.
+ *
+ * Invariant: in the forward direction every child is positioned at its
+ * first entry >= the current key (the current child at the current key
+ * itself); in the reverse direction every child other than the current
+ * one is at its last entry < the current key.  A move in the same
+ * direction moves only the current child; a change of direction first
+ * repositions every other child.  The current child is found by a linear
+ * scan: n is small (memtables, level-0 tables, one per deeper level).
+ */
+enum merge_dir { MERGE_FWD, MERGE_REV };
+
+struct merge_iter {
+	struct lsm_iiter base;
+	struct lsm_iiter **kids; /* owned, and each child owned */
+	int n;
+	struct lsm_iiter *cur;   /* one of kids, or NULL: not valid */
+	enum merge_dir dir;
+};
+
+static struct merge_iter *merge_of(struct lsm_iiter *it)
+{
+	return (struct merge_iter *)it;
+}
+
+static int kid_cmp(struct lsm_iiter *a, struct lsm_iiter *b)
+{
+	size_t alen, blen;
+	const uint8_t *ak = a->ops->key(a, &alen);
+	const uint8_t *bk = b->ops->key(b, &blen);
+
+	return lsm_ikey_cmp(ak, alen, bk, blen);
+}
+
+/* cur := the valid child with the smallest key (sign 1) or the largest
+ * (sign -1); the first such child on a tie. */
+static void merge_pick(struct merge_iter *mi, int sign)
+{
+	struct lsm_iiter *best = NULL, *k;
+
+	for (int i = 0; i < mi->n; i++) {
+		k = mi->kids[i];
+		if (!k->ops->valid(k))
+			continue;
+		if (!best || sign * kid_cmp(k, best) < 0)
+			best = k;
+	}
+	mi->cur = best;
+}
+
+static bool merge_valid(struct lsm_iiter *it)
+{
+	return merge_of(it)->cur != NULL;
+}
+
+static void merge_first(struct lsm_iiter *it)
+{
+	struct merge_iter *mi = merge_of(it);
+
+	for (int i = 0; i < mi->n; i++)
+		mi->kids[i]->ops->first(mi->kids[i]);
+	mi->dir = MERGE_FWD;
+	merge_pick(mi, 1);
+}
+
+static void merge_last(struct lsm_iiter *it)
+{
+	struct merge_iter *mi = merge_of(it);
+
+	for (int i = 0; i < mi->n; i++)
+		mi->kids[i]->ops->last(mi->kids[i]);
+	mi->dir = MERGE_REV;
+	merge_pick(mi, -1);
+}
+
+static void merge_seek(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
+{
+	struct merge_iter *mi = merge_of(it);
+
+	for (int i = 0; i < mi->n; i++)
+		mi->kids[i]->ops->seek(mi->kids[i], ik, iklen);
+	mi->dir = MERGE_FWD;
+	merge_pick(mi, 1);
+}
+
+static void merge_next(struct lsm_iiter *it)
+{
+	struct merge_iter *mi = merge_of(it);
+	struct lsm_iiter *cur = mi->cur, *k;
+	const uint8_t *ck;
+	size_t clen;
+
+	assert(cur);
+	if (mi->dir != MERGE_FWD) {
+		/* Every other child is before the current key: put each at
+		 * its first entry > it.  ck stays valid: cur does not move. */
+		ck = cur->ops->key(cur, &clen);
+		for (int i = 0; i < mi->n; i++) {
+			if ((k = mi->kids[i]) == cur)
+				continue;
+			k->ops->seek(k, ck, clen);
+			if (k->ops->valid(k) && kid_cmp(k, cur) == 0)
+				k->ops->next(k);
+		}
+		mi->dir = MERGE_FWD;
+	}
+	cur->ops->next(cur);
+	merge_pick(mi, 1);
+}
+
+static void merge_prev(struct lsm_iiter *it)
+{
+	struct merge_iter *mi = merge_of(it);
+	struct lsm_iiter *cur = mi->cur, *k;
+	const uint8_t *ck;
+	size_t clen;
+
+	assert(cur);
+	if (mi->dir != MERGE_REV) {
+		/* Every other child is after the current key: put each at
+		 * its last entry < it. */
+		ck = cur->ops->key(cur, &clen);
+		for (int i = 0; i < mi->n; i++) {
+			if ((k = mi->kids[i]) == cur)
+				continue;
+			k->ops->seek(k, ck, clen);
+			if (k->ops->valid(k))
+				k->ops->prev(k);
+			else
+				k->ops->last(k);
+		}
+		mi->dir = MERGE_REV;
+	}
+	cur->ops->prev(cur);
+	merge_pick(mi, -1);
+}
+
+static const uint8_t *merge_key(struct lsm_iiter *it, size_t *len)
+{
+	struct lsm_iiter *cur = merge_of(it)->cur;
+
+	return cur->ops->key(cur, len);
+}
+
+static const uint8_t *merge_value(struct lsm_iiter *it, size_t *len)
+{
+	struct lsm_iiter *cur = merge_of(it)->cur;
+
+	return cur->ops->value(cur, len);
+}
+
+static int merge_status(struct lsm_iiter *it)
+{
+	struct merge_iter *mi = merge_of(it);
+	int rc;
+
+	for (int i = 0; i < mi->n; i++)
+		if ((rc = mi->kids[i]->ops->status(mi->kids[i])))
+			return rc;
+	return LSM_OK;
+}
+
+static void destroy_kids(struct lsm_iiter **kids, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (kids[i])
+			kids[i]->ops->destroy(kids[i]);
+}
+
+static void merge_destroy(struct lsm_iiter *it)
+{
+	struct merge_iter *mi = merge_of(it);
+
+	if (!mi)
+		return;
+	destroy_kids(mi->kids, mi->n);
+	free(mi->kids);
+	free(mi);
+}
+
+static const struct lsm_iiter_ops merge_ops = {
+	.valid = merge_valid,
+	.first = merge_first,
+	.last = merge_last,
+	.seek = merge_seek,
+	.next = merge_next,
+	.prev = merge_prev,
+	.key = merge_key,
+	.value = merge_value,
+	.status = merge_status,
+	.destroy = merge_destroy,
+};
+
+/* Takes the children: on success they belong to *out, on failure
+ * (LSM_ENOMEM) they have been destroyed.  n == 1 returns the child
+ * itself; n == 0 an iterator that is never valid. */
+int lsm_merge_iter(struct lsm_iiter **children, int n, struct lsm_iiter **out)
+{
+	struct merge_iter *mi = NULL;
+	int rc = LSM_OK;
+
+	*out = NULL;
+	assert(n >= 0);
+	if (n == 1) {
+		*out = children[0];
+		return LSM_OK;
+	}
+	if (!(mi = calloc(1, sizeof(*mi))) ||
+	    !(mi->kids = calloc(n ? (size_t)n : 1, sizeof(*mi->kids)))) {
+		rc = LSM_ERR(LSM_ENOMEM, "out of memory (merging iterator)");
+		goto out;
+	}
+	if (n)
+		memcpy(mi->kids, children, (size_t)n * sizeof(*mi->kids));
+	mi->n = n;
+	mi->base.ops = &merge_ops;
+	*out = &mi->base;
+	mi = NULL;
+out:
+	if (mi) {
+		free(mi->kids);
+		free(mi);
+	}
+	if (rc)
+		destroy_kids(children, n);
+	return rc;
+}
+
+/* ======================================================================
+ * The user iterator (lsm_iter of lsm.h).
+ *
+ * Forward (dir UIT_FWD): the internal iterator is at the very entry shown,
+ * so key and value are borrowed from it.  Reverse (UIT_REV): the internal
+ * iterator is just before every entry of the shown user key (it had to
+ * scan past them all to learn which version is the newest visible one),
+ * so the key and value shown are copies in skey and sval.
+ *
+ * An entry with sequence > seq is never shown, whatever the direction.
+ * Once an error is seen (an internal iterator's status, a malformed key,
+ * ENOMEM) the iterator stays invalid and lsm_iter_status reports it.
+ */
+enum uit_dir { UIT_FWD, UIT_REV };
+
+struct lsm_iter {
+	struct lsm_iiter *in; /* owned */
+	uint64_t seq;         /* entries with a larger sequence are hidden */
+	void (*on_close)(void *ctx);
+	void *ctx;
+	enum uit_dir dir;
+	bool valid;
+	int status;
+	/* FWD: the user key being skipped (a scratch buffer otherwise);
+	 * REV: the user key shown. */
+	struct lsm_buf skey;
+	struct lsm_buf sval; /* REV: the value shown */
+};
+
+/* Splits the internal iterator's current key; false (status set) if it is
+ * malformed. */
+static bool uit_parse(lsm_iter *it, const uint8_t **uk, size_t *uklen,
+		      uint64_t *seq, int *kind)
+{
+	size_t iklen;
+	const uint8_t *ik = it->in->ops->key(it->in, &iklen);
+
+	if (iklen < LSM_TRAILER) {
+		it->status = LSM_ERR(LSM_ECORRUPT,
+				     "iterator: internal key of %zu bytes",
+				     iklen);
+		return false;
+	}
+	*uk = ik;
+	*uklen = iklen - LSM_TRAILER;
+	*seq = lsm_ikey_seq(ik, iklen);
+	*kind = lsm_ikey_kind(ik, iklen);
+	if (*kind != LSM_KIND_VAL && *kind != LSM_KIND_DEL) {
+		it->status = LSM_ERR(LSM_ECORRUPT,
+				     "iterator: unknown entry kind %d", *kind);
+		return false;
+	}
+	return true;
+}
+
+/* b := p[0..n); false (status set) on ENOMEM. */
+static bool uit_save(lsm_iter *it, struct lsm_buf *b, const void *p,
+		     size_t n)
+{
+	int rc = lsm_buf_set(b, p, n);
+
+	if (rc && !it->status)
+		it->status = rc;
+	return rc == LSM_OK;
+}
+
+static void uit_clear(lsm_iter *it)
+{
+	lsm_buf_clear(&it->skey);
+	lsm_buf_clear(&it->sval);
+}
+
+/* Forward from the internal iterator's (valid) entry to the first entry
+ * to show: visible, a value, and (when skipping) of a user key after
+ * skey.  A visible tombstone makes every older entry of its key hidden. */
+static void uit_find_next(lsm_iter *it, bool skipping)
+{
+	struct lsm_iiter *in = it->in;
+	const uint8_t *uk;
+	size_t uklen;
+	uint64_t seq;
+	int kind;
+
+	assert(it->dir == UIT_FWD);
+	do {
+		if (!uit_parse(it, &uk, &uklen, &seq, &kind))
+			break;
+		if (seq <= it->seq) {
+			if (kind == LSM_KIND_DEL) {
+				if (!uit_save(it, &it->skey, uk, uklen))
+					break;
+				skipping = true;
+			} else if (!skipping ||
+				   lsm_ukey_cmp(uk, uklen, it->skey.data,
+						it->skey.len) > 0) {
+				it->valid = true;
+				lsm_buf_clear(&it->skey);
+				return;
+			}
+		}
+		in->ops->next(in);
+	} while (in->ops->valid(in));
+	lsm_buf_clear(&it->skey);
+	it->valid = false;
+}
+
+/* Backward from the internal iterator's position: collects the newest
+ * visible version of the first user key (going back) that has one, into
+ * skey and sval, and stops on the visible entry before that key's
+ * entries.  If the newest visible version is a tombstone the key is
+ * skipped. */
+static void uit_find_prev(lsm_iter *it)
+{
+	struct lsm_iiter *in = it->in;
+	int shown = LSM_KIND_DEL; /* kind of the version collected so far */
+	const uint8_t *uk, *v;
+	size_t uklen, vlen;
+	uint64_t seq;
+	int kind;
+
+	assert(it->dir == UIT_REV);
+	while (in->ops->valid(in)) {
+		if (!uit_parse(it, &uk, &uklen, &seq, &kind))
+			break;
+		if (seq <= it->seq) {
+			if (shown != LSM_KIND_DEL &&
+			    lsm_ukey_cmp(uk, uklen, it->skey.data,
+					 it->skey.len) < 0)
+				break; /* an earlier key: skey's is complete */
+			shown = kind;
+			if (kind == LSM_KIND_DEL) {
+				uit_clear(it);
+			} else {
+				v = in->ops->value(in, &vlen);
+				if (!uit_save(it, &it->skey, uk, uklen) ||
+				    !uit_save(it, &it->sval, v, vlen))
+					break;
+			}
+		}
+		in->ops->prev(in);
+	}
+	if (shown == LSM_KIND_DEL || it->status) {
+		it->valid = false;
+		uit_clear(it);
+		it->dir = UIT_FWD;
+	} else {
+		it->valid = true;
+	}
+}
+
+/* After a move: an error anywhere leaves the iterator invalid for good. */
+static void uit_settle(lsm_iter *it)
+{
+	if (!it->status)
+		it->status = it->in->ops->status(it->in);
+	if (it->status) {
+		it->valid = false;
+		uit_clear(it);
+	}
+}
+
+int lsm_user_iter(struct lsm_iiter *internal, uint64_t seq,
+		  void (*on_close)(void *ctx), void *ctx, lsm_iter **out)
+{
+	lsm_iter *it;
+
+	*out = NULL;
+	if (!(it = calloc(1, sizeof(*it)))) {
+		internal->ops->destroy(internal);
+		return LSM_ERR(LSM_ENOMEM, "out of memory (iterator)");
+	}
+	it->in = internal;
+	it->seq = seq > LSM_SEQ_MAX ? LSM_SEQ_MAX : seq;
+	it->on_close = on_close;
+	it->ctx = ctx;
+	it->dir = UIT_FWD;
+	*out = it;
+	return LSM_OK;
+}
+
+void lsm_iter_close(lsm_iter *it)
+{
+	if (!it)
+		return;
+	it->in->ops->destroy(it->in);
+	if (it->on_close)
+		it->on_close(it->ctx);
+	lsm_buf_free(&it->skey);
+	lsm_buf_free(&it->sval);
+	free(it);
+}
+
+void lsm_iter_first(lsm_iter *it)
+{
+	if (it->status)
+		return;
+	it->dir = UIT_FWD;
+	uit_clear(it);
+	it->in->ops->first(it->in);
+	if (it->in->ops->valid(it->in))
+		uit_find_next(it, false);
+	else
+		it->valid = false;
+	uit_settle(it);
+}
+
+void lsm_iter_last(lsm_iter *it)
+{
+	if (it->status)
+		return;
+	it->dir = UIT_REV;
+	uit_clear(it);
+	it->in->ops->last(it->in);
+	uit_find_prev(it);
+	uit_settle(it);
+}
+
+void lsm_iter_seek(lsm_iter *it, const void *key, size_t klen)
+{
+	int rc;
+
+	if (it->status)
+		return;
+	it->dir = UIT_FWD;
+	uit_clear(it);
+	/* skey holds the target only until find_next overwrites it */
+	if ((rc = lsm_ikey_make(&it->skey, key, klen, it->seq,
+				LSM_KIND_VAL))) {
+		it->status = rc;
+		goto out;
+	}
+	it->in->ops->seek(it->in, it->skey.data, it->skey.len);
+	if (it->in->ops->valid(it->in))
+		uit_find_next(it, false);
+	else
+		it->valid = false;
+out:
+	uit_settle(it);
+}
+
+void lsm_iter_next(lsm_iter *it)
+{
+	struct lsm_iiter *in = it->in;
+	const uint8_t *ik;
+	size_t iklen;
+
+	if (!it->valid)
+		return;
+	if (it->dir == UIT_REV) {
+		/* in is just before the shown key's entries: step into
+		 * them; skey already names the key to skip. */
+		it->dir = UIT_FWD;
+		if (in->ops->valid(in))
+			in->ops->next(in);
+		else
+			in->ops->first(in);
+	} else {
+		ik = in->ops->key(in, &iklen);
+		if (!uit_save(it, &it->skey, ik, iklen - LSM_TRAILER))
+			goto out;
+		in->ops->next(in);
+	}
+	if (in->ops->valid(in))
+		uit_find_next(it, true);
+	else
+		it->valid = false;
+out:
+	uit_settle(it);
+}
+
+void lsm_iter_prev(lsm_iter *it)
+{
+	struct lsm_iiter *in = it->in;
+	const uint8_t *ik;
+	size_t iklen;
+
+	if (!it->valid)
+		return;
+	if (it->dir == UIT_FWD) {
+		/* in is at the shown entry: go back past every entry of
+		 * its user key, then scan as usual. */
+		ik = in->ops->key(in, &iklen);
+		if (!uit_save(it, &it->skey, ik, iklen - LSM_TRAILER))
+			goto out;
+		lsm_buf_clear(&it->sval);
+		for (;;) {
+			in->ops->prev(in);
+			if (!in->ops->valid(in)) {
+				it->valid = false;
+				uit_clear(it);
+				goto out;
+			}
+			ik = in->ops->key(in, &iklen);
+			if (iklen < LSM_TRAILER ||
+			    lsm_ukey_cmp(ik, iklen - LSM_TRAILER,
+					 it->skey.data, it->skey.len) < 0)
+				break;
+		}
+		it->dir = UIT_REV;
+	}
+	uit_find_prev(it);
+out:
+	uit_settle(it);
+}
+
+int lsm_iter_valid(const lsm_iter *it)
+{
+	return it->valid;
+}
+
+const void *lsm_iter_key(const lsm_iter *it, size_t *klen)
+{
+	const uint8_t *ik;
+	size_t iklen;
+
+	if (!it->valid) {
+		*klen = 0;
+		return NULL;
+	}
+	if (it->dir == UIT_REV) {
+		*klen = it->skey.len;
+		return it->skey.data;
+	}
+	ik = it->in->ops->key(it->in, &iklen);
+	*klen = iklen - LSM_TRAILER;
+	return ik;
+}
+
+const void *lsm_iter_value(const lsm_iter *it, size_t *vlen)
+{
+	if (!it->valid) {
+		*vlen = 0;
+		return NULL;
+	}
+	if (it->dir == UIT_REV) {
+		*vlen = it->sval.len;
+		return it->sval.data ? (const void *)it->sval.data : "";
+	}
+	return it->in->ops->value(it->in, vlen);
+}
+
+int lsm_iter_status(const lsm_iter *it)
+{
+	return it->status;
+}
