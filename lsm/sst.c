@@ -66,7 +66,7 @@
 
 #include "lsm_int.h"
 
-#define LSM_SST_MAGIC UINT64_C(0x3174737362616c73) /* "slabsst1" */
+#define LSM_SST_MAGIC UINT64_C(0x31747373666d736c) /* "lsmfsst1" on disk */
 #define LSM_SST_VERSION 1
 #define LSM_SST_FOOTER 56
 #define LSM_SST_TRAILER 5 /* type:u8 crc:u32le after each block */
