@@ -263,6 +263,8 @@ out:
  * ENOMEM) the iterator stays invalid and lsm_iter_status reports it.
  */
 enum uit_dir { UIT_FWD, UIT_REV };
+/* sval keeps its buffer between keys unless it is this much too big. */
+#define UIT_SVAL_SLACK (1024 * 1024)
 
 struct lsm_iter {
 	struct lsm_iiter *in; /* owned */
@@ -383,6 +385,9 @@ static void uit_find_prev(lsm_iter *it)
 				uit_clear(it);
 			} else {
 				v = in->ops->value(in, &vlen);
+				/* let a huge value's buffer go (DBIter) */
+				if (it->sval.cap > vlen + UIT_SVAL_SLACK)
+					lsm_buf_free(&it->sval);
 				if (!uit_save(it, &it->skey, uk, uklen) ||
 				    !uit_save(it, &it->sval, v, vlen))
 					break;
