@@ -153,19 +153,10 @@ static struct mem_node *mem_find_ge(lsm_memtable *m, const uint8_t *ukey,
 static struct mem_node *mem_find_lt(lsm_memtable *m, const uint8_t *ukey,
 				    size_t uklen, uint64_t trailer)
 {
-	struct mem_node *x = m->head, *next;
-	int level = atomic_load_explicit(&m->height, memory_order_relaxed) - 1;
+	struct mem_node *prev[MEM_MAX_HEIGHT];
 
-	for (;;) {
-		next = node_next(x, level);
-		if (next && node_cmp(next, ukey, uklen, trailer) < 0) {
-			x = next;
-			continue;
-		}
-		if (level == 0)
-			return x == m->head ? NULL : x;
-		level--;
-	}
+	mem_find_ge(m, ukey, uklen, trailer, prev);
+	return prev[0] == m->head ? NULL : prev[0];
 }
 
 /* The last node, or NULL if the list is empty. */
