@@ -434,6 +434,102 @@ assert_tree_same() {
 	assert_same_files "$T_DIR/.ma" "$T_DIR/.mb" "$msg: manifest (content, mtime ns, hard links, xattrs, symlinks)"
 }
 
+# make_odd_tree DIR: a tree with everything a backup must keep: hard links (3-way, 2-way,
+# empty), symlinks (relative, absolute, dangling, to a dir, long target), user.* xattrs
+# (empty, binary, on a dir, 2000 bytes, 200-byte name), sparse files, empty files and dirs,
+# odd names (spaces, newline, tab, 255 bytes, 255 bytes of UTF-8, glob characters), a FIFO,
+# a device node when mknod is allowed, setuid/sticky/000 modes, other owners, and fixed
+# times with nanoseconds (symlinks' and dirs' included).  Runs in a subshell with set -e:
+# call it as a command of its own and test $? after it (in an || list set -e is off).
+make_odd_tree() (
+	s=$1
+	set -e
+	mkdir -p "$s"
+	mkdir -p "$s/dir1/sub/deeper" "$s/dir2" "$s/emptydir" "$s/dir with spaces"
+	printf 'hello\n' >"$s/plain.txt"
+	head -c 300000 /dev/urandom >"$s/dir1/random.bin"
+	head -c 2000000 /dev/urandom >"$s/dir1/sub/deeper/two_megs.bin"
+	seq 1 20000 >"$s/dir with spaces/numbers.txt"
+
+	# Hard links: a group of three across directories, a group of two, a linked empty file.
+	printf 'linked data\n' >"$s/hl_a"
+	ln "$s/hl_a" "$s/dir1/hl_b"
+	ln "$s/hl_a" "$s/dir2/hl_c"
+	head -c 100000 /dev/urandom >"$s/dir1/sub/big_hl"
+	ln "$s/dir1/sub/big_hl" "$s/big_hl2"
+	: >"$s/empty_hl"
+	ln "$s/empty_hl" "$s/dir2/empty_hl2"
+
+	# Symlinks: relative, absolute, dangling, to a directory, upward, long target.
+	ln -s plain.txt "$s/rel_link"
+	ln -s /etc/hostname "$s/abs_link"
+	ln -s does/not/exist "$s/dangling"
+	ln -s dir1 "$s/dir_link"
+	ln -s ../plain.txt "$s/dir2/up_link"
+	ln -s "$(printf 'long/%.0s' {1..300})end" "$s/long_target"
+
+	# Extended attributes: text, empty, binary, on a directory, on a hard link, a big one.
+	setfattr -n user.color -v blue "$s/plain.txt"
+	setfattr -n user.empty "$s/plain.txt"
+	setfattr -n user.bin -v 0x00ff10ee00 "$s/dir1/random.bin"
+	setfattr -n user.dir -v yes "$s/dir1"
+	setfattr -n user.linked -v shared "$s/hl_a"
+	setfattr -n user.big -v "0x$(head -c 2000 /dev/urandom | xxd -p | tr -d '\n')" "$s/dir2"
+	setfattr -n "user.$(printf 'n%.0s' {1..200})" -v longname "$s/emptydir"
+
+	# Sparse files: all hole; data in the middle then a hole to the end; holes around data.
+	truncate -s 64M "$s/sparse_empty"
+	dd if=/dev/urandom of="$s/sparse_mid" bs=64K count=1 seek=512 conv=notrunc status=none
+	truncate -s 48M "$s/sparse_mid"
+	printf 'start' >"$s/sparse_ends"
+	dd if=/dev/urandom of="$s/sparse_ends" bs=4096 count=3 seek=5000 conv=notrunc status=none
+
+	# Empty files and an empty directory (above).
+	: >"$s/empty"
+	: >"$s/dir2/empty2"
+
+	# Odd names.
+	n255=$(printf 'x%.0s' {1..255})
+	u255=$(printf '日%.0s' {1..85})   # 85 x 3 bytes = 255 bytes of UTF-8
+	printf 'space\n' >"$s/with space"
+	printf 'newline\n' >"$s/new"$'\n'"line"
+	printf 'tab\n' >"$s/tab"$'\t'"here"
+	printf '255\n' >"$s/$n255"
+	printf 'u255\n' >"$s/dir1/$u255"
+	mkdir "$s/dir2/$n255"
+	printf 'deep\n' >"$s/dir2/$n255/$n255"
+	printf 'utf8\n' >"$s/héllo wörld — 日本語 ✓.txt"
+	printf 'dash\n' >"$s/-leading-dash"
+	printf 'lead\n' >"$s/ leading space"
+	printf 'trail\n' >"$s/trailing space "
+	printf 'glob\n' >"$s/*?[glob] \\back\\slash 'q\" \$x"
+	printf 'dot\n' >"$s/..dotdot"
+	printf 'hidden\n' >"$s/.hidden"
+
+	# Special files (rsync -a includes -D).
+	mkfifo "$s/fifo"
+	mknod "$s/dir1/null_dev" c 1 3 2>/dev/null || true
+
+	# Modes and owners.
+	chmod 600 "$s/plain.txt"
+	chmod 4755 "$s/dir1/random.bin"
+	chmod 000 "$s/dir2/empty2"
+	chmod 1777 "$s/dir2"
+	chmod 700 "$s/dir1/sub"
+	chown 1234:5678 "$s/with space"
+	chown 4321:8765 "$s/dir with spaces"
+	chown -h 42:43 "$s/rel_link"
+
+	# Times: fixed with nanoseconds on files and symlinks; directories last.
+	touch -d '2001-02-03 04:05:06.123456789' "$s/plain.txt" "$s/$n255" "$s/sparse_mid"
+	# (rsync does not set a symlink's time when it is in the same second as the source's.)
+	find "$s" -type l -exec touch -h -d '2005-05-05 05:05:05.555' {} +
+	touch -h -d '1999-12-31 23:59:59.5' "$s/rel_link" "$s/dangling"
+	touch -d '1970-01-02 00:00:00' "$s/empty"
+	touch -d '2038-01-19 03:14:08' "$s/dir1/sub/big_hl"
+	find "$s" -depth -type d -exec touch -d '2010-10-10 10:10:10.101010101' {} +
+)
+
 # ---------------------------------------------------------------- watchdog and cleanup
 
 t_watchdog_start() {
