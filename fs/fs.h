@@ -1,0 +1,376 @@
+/*
+ * fs.h — the filesystem's private header, one banner per source file, so
+ * that it reads as the table of contents of fs/.
+ *
+ *   schema.c  keys and records: key builders, CBOR encoders/decoders of
+ *             the superblock, inode and directory-entry records, and the
+ *             one map from store codes to errnos
+ *   super.c   opening/creating a store as a filesystem, the superblock,
+ *             inode-number allocation, orphan clean-up, statfs, close
+ *   inode.c   the in-memory inode table: lookup counts, references,
+ *             per-inode lock, attributes, eviction of unlinked inodes
+ *   dir.c     namespace operations: lookup, create (mknod, mkdir,
+ *             symlink), link, unlink, rmdir, rename, readdir
+ *   file.c    data: open, read, write buffer, flush, truncate/setattr,
+ *             fallocate, lseek, fsync
+ *   xattr.c   extended attributes
+ *   ops.c     the fuse_lowlevel_ops table: thin handlers replying once
+ *   main.c    the lsmfs command
+ *
+ * Every helper outside ops.c and main.c returns 0 or a positive errno and
+ * knows nothing of fuse_req_t, so that unit tests call them without a
+ * mount.  fs/ includes only "lsm.h" of the store.
+ *
+ * Locks: several fs_inode.mu are taken in ascending inode-number order;
+ * fs->table_mu and fs->ino_mu are leaves (nothing is locked while they
+ * are held, so taking them with inode locks held cannot deadlock); a
+ * directory handle's mu is taken before inode locks.  No store call is
+ * made under fs->table_mu (fs->ino_mu covers one superblock put per
+ * FS_INO_RESERVE creates).  Directory entries are not
+ * locked here: the kernel serializes create/unlink/rename in a directory
+ * (the directory's i_rwsem, and s_vfs_rename_mutex across directories),
+ * so an entry read under the inode locks of the parent does not change
+ * until they are released.
+ */
+#ifndef FS_H
+#define FS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#include "lsm.h"
+
+#define FS_NAME_MAX 255          /* bytes of one file name */
+#define FS_XATTR_NAME_MAX 255    /* bytes of one xattr name */
+#define FS_XATTR_SIZE_MAX 65536  /* bytes of one xattr value */
+#define FS_SYMLINK_MAX 4095      /* bytes of a symlink target */
+#define FS_CHUNK_DEFAULT (64u * 1024)
+#define FS_CHUNK_MIN 4096u
+#define FS_CHUNK_MAX (4u * 1024 * 1024)
+#define FS_ROOT_INO 1            /* FUSE_ROOT_ID */
+#define FS_INO_RESERVE 1024      /* inode numbers reserved per superblock write */
+
+/* Durability modes (-o sync=). */
+enum fs_sync_mode {
+	FS_SYNC_NONE = 0,   /* fsync does not sync the store */
+	FS_SYNC_FSYNC = 1,  /* fsync/fsyncdir call lsm_sync (default) */
+	FS_SYNC_ALWAYS = 2, /* every write batch is LSM_SYNC */
+};
+
+/* ======================================================================
+ * schema.c
+ *
+ * Keys (integers big-endian, so key order is numeric order):
+ *   "S"                         superblock
+ *   "I" ino:u64                 inode record
+ *   "D" parent:u64 name         directory entry
+ *   "C" ino:u64 index:u64       data chunk (absent = hole)
+ *   "X" ino:u64 name            extended attribute value (raw bytes)
+ *   "O" ino:u64                 orphan (empty value)
+ * The records are described byte by byte at the top of schema.c and in
+ * docs/FORMAT-fs.md.
+ */
+#define FS_FORMAT_VERSION 1
+#define FS_KEY_MAX (1 + 8 + 8 + FS_NAME_MAX + 1)
+#define FS_INODE_REC_MAX (160 + FS_SYMLINK_MAX)
+
+#define FS_K_SUPER 'S'
+#define FS_K_INODE 'I'
+#define FS_K_DIRENT 'D'
+#define FS_K_CHUNK 'C'
+#define FS_K_XATTR 'X'
+#define FS_K_ORPHAN 'O'
+
+/* The attributes of an inode, as stored and as kept in memory. */
+struct fs_attr {
+	uint64_t ino;
+	uint32_t mode, uid, gid, nlink;
+	uint64_t size;
+	uint64_t rdev;
+	uint64_t gen;
+	uint64_t parent;  /* directories: the containing directory */
+	uint64_t stored;  /* regular files: bytes held in chunk values */
+	int64_t atime, mtime, ctime;
+	uint32_t atime_ns, mtime_ns, ctime_ns;
+};
+
+/* A decoded inode record; target borrows from the decoded buffer. */
+struct fs_inode_rec {
+	struct fs_attr a;
+	const uint8_t *target;
+	size_t target_len;
+};
+
+struct fs_super_rec {
+	uint32_t version;
+	uint8_t uuid[16];
+	uint32_t chunk_size;
+	uint64_t next_ino; /* every inode number below it may be in use */
+};
+
+/* Key builders: write into k (FS_KEY_MAX bytes) and return the length. */
+size_t fs_key_super(uint8_t *k);
+size_t fs_key_inode(uint8_t *k, uint64_t ino);
+size_t fs_key_dirent(uint8_t *k, uint64_t parent, const char *name, size_t nlen);
+size_t fs_key_chunk(uint8_t *k, uint64_t ino, uint64_t idx);
+size_t fs_key_xattr(uint8_t *k, uint64_t ino, const char *name, size_t nlen);
+size_t fs_key_orphan(uint8_t *k, uint64_t ino);
+/* The 9-byte prefix tag:u8 ino:u64 of an inode's dirents/chunks/xattrs. */
+size_t fs_key_prefix(uint8_t *k, uint8_t tag, uint64_t ino);
+uint64_t fs_get_u64be(const uint8_t *p);
+void fs_put_u64be(uint8_t *p, uint64_t v);
+
+/* Encoders write into buf (cap bytes) and return the length, or 0 when
+ * cap is too small (a bug: callers size buffers with the _MAX above). */
+size_t fs_super_encode(const struct fs_super_rec *s, uint8_t *buf, size_t cap);
+size_t fs_inode_encode(const struct fs_attr *a, const char *target,
+		       size_t target_len, uint8_t *buf, size_t cap);
+size_t fs_dirent_encode(uint64_t ino, uint32_t type, uint8_t *buf, size_t cap);
+
+/* Decoders return 0 or EIO for any malformed record (never crash, never
+ * allocate).  A superblock of a newer format version gives
+ * EPROTONOSUPPORT so that the command can say so. */
+int fs_super_decode(const void *buf, size_t n, struct fs_super_rec *s);
+int fs_inode_decode(const void *buf, size_t n, struct fs_inode_rec *r);
+int fs_dirent_decode(const void *buf, size_t n, uint64_t *ino, uint32_t *type);
+
+/* LSM_* code -> errno: LSM_ENOSPC ENOSPC, LSM_ENOMEM ENOMEM,
+ * LSM_ENOTFOUND ENOENT, LSM_EREADONLY EROFS, anything else EIO. */
+int fs_errno(int lsm_rc);
+
+/* ======================================================================
+ * super.c
+ */
+struct fs_config {
+	const char *store;        /* directory of the store (absolute path) */
+	size_t write_buffer_size; /* store memtable, 0 = store default */
+	uint32_t chunk_size;      /* at creation, 0 = FS_CHUNK_DEFAULT */
+	enum fs_sync_mode sync;
+	bool ro;
+	double entry_timeout, attr_timeout;
+};
+
+struct fs_inode;
+
+struct fs {
+	lsm_db *db;
+	struct fs_config cfg;    /* const after fs_open; cfg.store owned */
+	uint32_t chunk_size;     /* const: from the superblock */
+	uint8_t uuid[16];        /* const */
+	int wflags;              /* const: LSM_SYNC with sync=always */
+	uint32_t wbuf_chunks;    /* const: chunks an inode may buffer */
+
+	pthread_mutex_t ino_mu;  /* guards next_ino, ino_limit */
+	uint64_t next_ino;
+	uint64_t ino_limit;      /* next_ino < ino_limit is reserved on disk */
+
+	pthread_mutex_t table_mu; /* guards the table below, every
+				     fs_inode.hnext/nlookup/refs */
+	struct fs_inode **buckets;
+	size_t nbuckets;
+	size_t ninodes;
+};
+
+/* Errors of fs_open, for the command's messages. */
+enum fs_open_err {
+	FS_OPEN_OK = 0,
+	FS_OPEN_BUSY,      /* another process holds the store */
+	FS_OPEN_NOTSTORE,  /* not an lsmfs store */
+	FS_OPEN_NEWER,     /* newer format version */
+	FS_OPEN_CORRUPT,   /* the superblock or the root is unreadable */
+	FS_OPEN_SYS,       /* errno-style failure */
+};
+
+/* Opens cfg->store, creating the store and the root directory when the
+ * directory is missing or empty; deletes leftover orphans.  *out owned:
+ * fs_close.  On failure returns an fs_open_err and writes a one-line
+ * reason into msg (msglen bytes). */
+int fs_open(const struct fs_config *cfg, struct fs **out, char *msg,
+	    size_t msglen);
+/* Writes out every buffer, purges in-memory orphans, frees the table and
+ * closes the store (lsm_close: synced).  Returns 0 or an errno. */
+int fs_close(struct fs *fs);
+/* Allocates a fresh inode number (never reused). */
+int fs_ino_alloc(struct fs *fs, uint64_t *ino);
+int fs_statfs(struct fs *fs, struct statvfs *st);
+/* fsync/fsyncdir: lsm_sync unless sync=none. */
+int fs_sync(struct fs *fs);
+/* lsm_write of b with fs->wflags, mapped to an errno. */
+int fs_commit(struct fs *fs, lsm_batch *b);
+
+/* ======================================================================
+ * inode.c
+ */
+
+/* One dirty chunk of a write buffer. */
+struct fs_chunkbuf {
+	uint64_t idx;
+	uint32_t len;     /* valid bytes from the chunk start */
+	uint32_t oldlen;  /* length of the value in the store (0: none) */
+	uint8_t *data;    /* chunk_size bytes, owned; zero past len */
+};
+
+/*
+ * An inode in memory.  It stays in the table while the kernel holds a
+ * lookup count or anyone holds a reference (an operation in progress or
+ * an open file).  When both reach 0 it is evicted; if its nlink is 0 by
+ * then its data, xattrs, record and orphan record are deleted.
+ */
+struct fs_inode {
+	uint64_t ino;              /* const */
+	struct fs_inode *hnext;    /* fs->table_mu */
+	uint64_t nlookup;          /* fs->table_mu: kernel lookup count */
+	uint64_t refs;             /* fs->table_mu: references */
+	pthread_mutex_t mu;        /* guards everything below */
+	struct fs_attr a;
+	char *target;              /* symlink target, owned, NUL-terminated */
+	size_t target_len;
+	struct fs_chunkbuf *wb;    /* dirty chunks, sorted by idx */
+	uint32_t nwb, capwb;
+};
+
+/* Returns in *out a referenced inode, loading it from the store when it
+ * is not in the table.  ENOENT when there is no record.  Release with
+ * fs_inode_put. */
+int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out);
+/* Takes one more reference on an inode already referenced. */
+void fs_inode_ref(struct fs *fs, struct fs_inode *ip);
+/* Drops a reference; may evict (and purge an unlinked inode).  No locks
+ * held by the caller. */
+void fs_inode_put(struct fs *fs, struct fs_inode *ip);
+/* Adds a freshly created inode (not yet in the table) with one
+ * reference; takes ownership of ip. */
+void fs_inode_insert(struct fs *fs, struct fs_inode *ip);
+struct fs_inode *fs_inode_new(uint64_t ino);
+void fs_inode_free(struct fs_inode *ip);
+/* Kernel lookup counts: +1 for every entry replied; forget subtracts. */
+void fs_inode_lookup_inc(struct fs *fs, struct fs_inode *ip);
+void fs_inode_forget(struct fs *fs, uint64_t ino, uint64_t nlookup);
+/* Appends a put of ip's record (ip->mu held) with attributes a. */
+int fs_inode_put_rec(lsm_batch *b, const struct fs_attr *a,
+		     const struct fs_inode *ip);
+/* Deletes every key of an unlinked inode (chunks, xattrs, record,
+ * orphan record), in several batches if needed. */
+int fs_inode_purge(struct fs *fs, uint64_t ino);
+void fs_attr_to_stat(const struct fs_attr *a, struct stat *st);
+/* Copies ip's attributes into st (takes ip->mu). */
+void fs_inode_stat(struct fs_inode *ip, struct stat *st);
+void fs_now(int64_t *sec, uint32_t *nsec);
+/* Locks up to n distinct inodes in ascending inode order (NULLs and
+ * duplicates skipped); unlock in any order with fs_inode_unlock_n. */
+void fs_inode_lock_n(struct fs_inode **ips, int n);
+void fs_inode_unlock_n(struct fs_inode **ips, int n);
+/* Calls fn on every inode in the table with a reference held and no
+ * lock (for fs_close). */
+void fs_inode_foreach(struct fs *fs, void (*fn)(struct fs *, struct fs_inode *));
+
+/* ======================================================================
+ * dir.c
+ */
+struct fs_ctx {
+	uint32_t uid, gid;
+};
+
+/* Lookup of name in parent: on success *st is the child's attributes and
+ * its lookup count was raised by one. */
+int fs_dir_lookup(struct fs *fs, uint64_t parent, const char *name,
+		  struct stat *st);
+/* Creates name in parent: a regular file, FIFO, device, socket (mknod),
+ * directory (S_IFDIR) or symlink (S_IFLNK with target).  Raises the new
+ * inode's lookup count; with out non-NULL also returns a reference. */
+int fs_dir_create(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent,
+		  const char *name, mode_t mode, dev_t rdev,
+		  const char *target, struct stat *st, struct fs_inode **out);
+int fs_dir_link(struct fs *fs, uint64_t ino, uint64_t newparent,
+		const char *newname, struct stat *st);
+int fs_dir_unlink(struct fs *fs, uint64_t parent, const char *name);
+int fs_dir_rmdir(struct fs *fs, uint64_t parent, const char *name);
+/* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE. */
+int fs_dir_rename(struct fs *fs, uint64_t parent, const char *name,
+		  uint64_t newparent, const char *newname, unsigned flags);
+int fs_dir_readlink(struct fs *fs, uint64_t ino, char *buf, size_t cap);
+
+/* Per-open-directory state: offset k >= 3 resumes after names[k-3]. */
+struct fs_dirh {
+	pthread_mutex_t mu;
+	char **names;
+	size_t n, cap;
+};
+int fs_dir_open(struct fs *fs, uint64_t ino, struct fs_dirh **out);
+void fs_dir_close(struct fs_dirh *dh);
+/* Called per entry with the offset of the next entry; returns nonzero
+ * when the reply buffer is full (the entry was not taken). */
+typedef int (*fs_dir_emit)(void *arg, const char *name, const struct stat *st,
+			   off_t next_off);
+/* Lists ino from off.  plus: st is complete and the lookup count of every
+ * entry taken (but . and ..) is raised. */
+int fs_dir_read(struct fs *fs, struct fs_dirh *dh, uint64_t ino, off_t off,
+		bool plus, fs_dir_emit emit, void *arg);
+
+/* ======================================================================
+ * file.c
+ */
+struct fs_file {
+	struct fs_inode *ip; /* referenced while open */
+	int flags;
+};
+int fs_file_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **out);
+/* Wraps an inode reference from fs_dir_create (taken). */
+int fs_file_wrap(struct fs_inode *ip, int flags, struct fs_file **out);
+/* Flushes and drops the reference. */
+int fs_file_release(struct fs *fs, struct fs_file *f);
+int fs_file_read(struct fs *fs, struct fs_inode *ip, uint64_t off,
+		 size_t size, uint8_t *buf, size_t *nread);
+/* *nwritten < size only when an error stopped a write midway (then 0
+ * is returned for the part written). */
+int fs_file_write(struct fs *fs, struct fs_inode *ip, uint64_t off,
+		  const uint8_t *buf, size_t size, size_t *nwritten);
+/* Writes ip's buffered chunks out (one batch). */
+int fs_file_flush(struct fs *fs, struct fs_inode *ip);
+int fs_file_fsync(struct fs *fs, struct fs_inode *ip);
+/* to_set: FUSE_SET_ATTR_* bits (fs.h mirrors them as FS_SET_*). */
+int fs_file_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino,
+		    const struct stat *attr, int to_set, struct stat *out);
+int fs_file_fallocate(struct fs *fs, struct fs_inode *ip, int mode,
+		      uint64_t off, uint64_t len);
+int fs_file_lseek(struct fs *fs, struct fs_inode *ip, uint64_t off,
+		  int whence, uint64_t *out);
+/* Flush of ip's buffer with ip->mu held. */
+int fs_wbuf_flush_locked(struct fs *fs, struct fs_inode *ip);
+void fs_wbuf_free(struct fs_inode *ip);
+
+#define FS_SET_MODE (1 << 0)
+#define FS_SET_UID (1 << 1)
+#define FS_SET_GID (1 << 2)
+#define FS_SET_SIZE (1 << 3)
+#define FS_SET_ATIME (1 << 4)
+#define FS_SET_MTIME (1 << 5)
+#define FS_SET_ATIME_NOW (1 << 7)
+#define FS_SET_MTIME_NOW (1 << 8)
+#define FS_SET_CTIME (1 << 10)
+
+/* ======================================================================
+ * xattr.c
+ */
+/* flags: 0, XATTR_CREATE or XATTR_REPLACE. */
+int fs_xattr_set(struct fs *fs, uint64_t ino, const char *name,
+		 const void *val, size_t size, int flags);
+/* size 0: *len is the value's size.  ERANGE if size is too small. */
+int fs_xattr_get(struct fs *fs, uint64_t ino, const char *name, void *buf,
+		 size_t size, size_t *len);
+int fs_xattr_list(struct fs *fs, uint64_t ino, char *buf, size_t size,
+		  size_t *len);
+int fs_xattr_remove(struct fs *fs, uint64_t ino, const char *name);
+
+/* ======================================================================
+ * ops.c
+ */
+struct fuse_lowlevel_ops;
+extern const struct fuse_lowlevel_ops fs_ops;
+
+#endif /* FS_H */

@@ -1,0 +1,450 @@
+/*
+ * main.c — the lsmfs command.
+ *
+ *   lsmfs STORE MOUNTPOINT [-f] [-d] [-o OPTIONS]
+ *
+ * Opens (creating when missing or empty) the store in STORE and mounts it
+ * on MOUNTPOINT.  Without -f it forks first and the parent waits until
+ * the child has opened the store and mounted (or failed), so every error
+ * reaches the terminal with a non-zero exit; the store's threads are only
+ * started in the child.  The session loop ends on `fusermount3 -u` (or a
+ * signal); the store is then closed, which syncs it.  `mount -t
+ * fuse.lsmfs STORE MNT -o OPTS` runs `lsmfs STORE MNT -o OPTS` through
+ * mount.fuse3.
+ */
+#define FUSE_USE_VERSION 34
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+#include <fuse_opt.h>
+
+#include "fs.h"
+
+#define LSMFS_VERSION "0.1"
+
+struct opts {
+	char *store, *mnt;
+	char *write_buffer, *chunk_size, *sync;
+	int help, version, foreground, debug, ro, error;
+	int nonopts;
+};
+
+enum { KEY_HELP, KEY_VERSION, KEY_FG, KEY_DEBUG, KEY_SINGLE };
+
+#define OPT(t, f) { t, offsetof(struct opts, f), 0 }
+static const struct fuse_opt opt_spec[] = {
+	OPT("write_buffer=%s", write_buffer),
+	OPT("chunk_size=%s", chunk_size),
+	OPT("sync=%s", sync),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("-f", KEY_FG),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_KEY("-s", KEY_SINGLE),
+	FUSE_OPT_END
+};
+
+/* Mount options passed on to libfuse as they are. */
+static const char *const pass_opts[] = {
+	"allow_other", "allow_root", "auto_unmount", "ro", "rw", "suid",
+	"nosuid", "dev", "nodev", "exec", "noexec", "async", "sync", "atime",
+	"noatime", "diratime", "nodiratime", "relatime", "norelatime",
+	"strictatime", "nostrictatime", "lazytime", "nolazytime", "dirsync",
+	"default_permissions", NULL
+};
+static const char *const pass_prefixes[] = {
+	"fsname=", "subtype=", "max_read=", "blksize=", "context=",
+	"fscontext=", "defcontext=", "rootcontext=", NULL
+};
+/* Options of mount(8)/fstab that mean nothing here. */
+static const char *const drop_opts[] = {
+	"nofail", "_netdev", "noauto", "auto", "user", "users", "nouser",
+	"defaults", "owner", "group", NULL
+};
+
+static bool in_list(const char *s, const char *const *list, bool prefix)
+{
+	for (; *list; list++)
+		if (prefix ? !strncmp(s, *list, strlen(*list)) : !strcmp(s, *list))
+			return true;
+	return false;
+}
+
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct opts *o = data;
+
+	(void)outargs;
+	switch (key) {
+	case KEY_HELP:
+		o->help = 1;
+		return 0;
+	case KEY_VERSION:
+		o->version = 1;
+		return 0;
+	case KEY_FG:
+		o->foreground = 1;
+		return 0;
+	case KEY_DEBUG:
+		o->debug = o->foreground = 1;
+		return 0;
+	case KEY_SINGLE:
+		return 0; /* accepted for compatibility; always threaded */
+	case FUSE_OPT_KEY_NONOPT:
+		if (o->nonopts == 0)
+			o->store = strdup(arg);
+		else if (o->nonopts == 1)
+			o->mnt = strdup(arg);
+		else if (!o->error) {
+			fprintf(stderr, "lsmfs: unexpected argument: %s\n", arg);
+			o->error = 1;
+		}
+		o->nonopts++;
+		return 0;
+	case FUSE_OPT_KEY_OPT:
+		if (arg[0] != '-') {
+			if (!strcmp(arg, "ro"))
+				o->ro = 1;
+			if (in_list(arg, pass_opts, false) ||
+			    in_list(arg, pass_prefixes, true))
+				return 1;
+			if (in_list(arg, drop_opts, false) ||
+			    !strncmp(arg, "x-", 2) || !strncmp(arg, "comment=", 8))
+				return 0;
+		}
+		if (!o->error)
+			fprintf(stderr, "lsmfs: unknown option: %s\n", arg);
+		o->error = 1;
+		return 0;
+	}
+	return 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: lsmfs STORE MOUNTPOINT [-f] [-d] [-o OPTION[,OPTION...]]\n"
+"\n"
+"Mounts the lsm store in directory STORE (created when missing or empty)\n"
+"on MOUNTPOINT.  Unmount with: fusermount3 -u MOUNTPOINT\n"
+"\n"
+"  -f                     stay in the foreground\n"
+"  -d                     debug output (implies -f)\n"
+"  -h, --help             this help\n"
+"  -V, --version          print the version\n"
+"  -o write_buffer=SIZE   memtable size of the store (default 4M)\n"
+"  -o chunk_size=SIZE     data chunk size, only when creating (default 64K)\n"
+"  -o sync=MODE           none: fsync does not sync the store;\n"
+"                         fsync: fsync syncs it (default);\n"
+"                         always: every change is synced before the reply\n"
+"  -o allow_other         let other users access the mount\n"
+"  -o ro                  mount read-only\n"
+"  -o OPTION              standard mount options (nosuid, nodev, noexec,\n"
+"                         noatime, fsname=, auto_unmount, ...)\n"
+"SIZE takes a K, M or G suffix (powers of 1024).\n");
+}
+
+/* "64K", "4M", "1048576" -> bytes; 0 on error. */
+static uint64_t parse_size(const char *s)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return 0;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	}
+	if (*end == 'i' && end[1] == 'B')
+		end += 2;
+	else if (*end == 'B')
+		end++;
+	return *end ? 0 : v;
+}
+
+/* Checks the options; fills cfg.  Prints one line and returns -1 on error. */
+static int make_config(struct opts *o, struct fs_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->sync = FS_SYNC_FSYNC;
+	cfg->ro = o->ro;
+	cfg->entry_timeout = 1.0;
+	cfg->attr_timeout = 1.0;
+	if (o->write_buffer) {
+		uint64_t v = parse_size(o->write_buffer);
+
+		if (v < 64 * 1024 || v > (1ull << 32)) {
+			fprintf(stderr, "lsmfs: bad write_buffer size: %s "
+				"(64K..4G)\n", o->write_buffer);
+			return -1;
+		}
+		cfg->write_buffer_size = (size_t)v;
+	}
+	if (o->chunk_size) {
+		uint64_t v = parse_size(o->chunk_size);
+
+		if (v < FS_CHUNK_MIN || v > FS_CHUNK_MAX || v % 4096) {
+			fprintf(stderr, "lsmfs: bad chunk_size: %s (4K..4M, a "
+				"multiple of 4K)\n", o->chunk_size);
+			return -1;
+		}
+		cfg->chunk_size = (uint32_t)v;
+	}
+	if (o->sync) {
+		if (!strcmp(o->sync, "none"))
+			cfg->sync = FS_SYNC_NONE;
+		else if (!strcmp(o->sync, "fsync"))
+			cfg->sync = FS_SYNC_FSYNC;
+		else if (!strcmp(o->sync, "always"))
+			cfg->sync = FS_SYNC_ALWAYS;
+		else {
+			fprintf(stderr, "lsmfs: bad sync mode: %s (none, fsync "
+				"or always)\n", o->sync);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* An absolute path for a store that may not exist yet. */
+static char *abs_store(const char *path)
+{
+	char *r = realpath(path, NULL), *dir, *base, *out = NULL, *rd = NULL;
+	const char *slash;
+
+	if (r || errno != ENOENT)
+		return r;
+	slash = strrchr(path, '/');
+	if (slash && slash[1] == 0)
+		return NULL;
+	dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+	base = strdup(slash ? slash + 1 : path);
+	if (dir && base && (rd = realpath(dir, NULL)) &&
+	    asprintf(&out, "%s/%s", strcmp(rd, "/") ? rd : "", base) < 0)
+		out = NULL;
+	free(rd);
+	free(dir);
+	free(base);
+	return out;
+}
+
+/* Checks the mount point; prints one line and returns NULL on error. */
+static char *check_mnt(const char *mnt)
+{
+	struct stat st;
+	char *r;
+
+	if (stat(mnt, &st)) {
+		fprintf(stderr, "lsmfs: mount point %s: %s\n", mnt,
+			errno == ENOENT ? "does not exist" : strerror(errno));
+		return NULL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "lsmfs: mount point %s is not a directory\n", mnt);
+		return NULL;
+	}
+	if (!(r = realpath(mnt, NULL)))
+		fprintf(stderr, "lsmfs: mount point %s: %s\n", mnt, strerror(errno));
+	return r;
+}
+
+/*
+ * Forks: the parent waits for one status byte from the child (0: mounted)
+ * and exits with it; the child returns the write end of the pipe.
+ */
+static int daemon_start(void)
+{
+	int fds[2];
+	pid_t pid;
+	unsigned char st = 1;
+
+	if (pipe(fds)) {
+		fprintf(stderr, "lsmfs: pipe: %s\n", strerror(errno));
+		exit(1);
+	}
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "lsmfs: fork: %s\n", strerror(errno));
+		exit(1);
+	}
+	if (pid > 0) {
+		close(fds[1]);
+		if (read(fds[0], &st, 1) != 1) {
+			int ws;
+
+			waitpid(pid, &ws, 0);
+			st = 1;
+		}
+		_exit(st);
+	}
+	close(fds[0]);
+	setsid();
+	return fds[1];
+}
+
+static void daemon_ready(int fd, unsigned char status)
+{
+	int null;
+
+	if (fd < 0)
+		return;
+	if (write(fd, &status, 1) != 1) {
+		/* the parent is gone: nothing to tell */
+	}
+	close(fd);
+	if (status == 0 && (null = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		if (null > 2)
+			close(null);
+	}
+}
+
+/* Mount options for libfuse beyond the user's. */
+static int add_fixed_opts(struct fuse_args *args, const char *store, int debug)
+{
+	char *o = NULL, *fsname = NULL;
+	int rc = -1;
+
+	if (asprintf(&fsname, "fsname=%s", store) < 0)
+		return -1;
+	if (fuse_opt_add_opt(&o, "default_permissions") ||
+	    fuse_opt_add_opt(&o, "subtype=lsmfs") ||
+	    fuse_opt_add_opt_escaped(&o, fsname))
+		goto out;
+	if (fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, o))
+		goto out;
+	if (debug && fuse_opt_add_arg(args, "-d"))
+		goto out;
+	rc = 0;
+out:
+	free(o);
+	free(fsname);
+	return rc;
+}
+
+/* Runs the mounted session until unmount; returns the exit status. */
+static int serve(struct fs *fs, struct fuse_args *args, const char *mnt,
+		 int ready_fd)
+{
+	struct fuse_session *se = NULL;
+	struct fuse_loop_config lc = {.clone_fd = 0, .max_idle_threads = 16};
+	int rc = 1;
+
+	if (!(se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs))) {
+		fprintf(stderr, "lsmfs: cannot start a FUSE session\n");
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se)) {
+		fprintf(stderr, "lsmfs: cannot set signal handlers\n");
+		goto out;
+	}
+	if (fuse_session_mount(se, mnt)) {
+		fprintf(stderr, "lsmfs: cannot mount on %s\n", mnt);
+		goto out_signals;
+	}
+	daemon_ready(ready_fd, 0);
+	ready_fd = -1;
+	if (chdir("/")) {
+		/* harmless */
+	}
+	rc = fuse_session_loop_mt(se, &lc) ? 1 : 0;
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out:
+	if (se)
+		fuse_session_destroy(se);
+	daemon_ready(ready_fd, 1);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct opts o = {0};
+	struct fs_config cfg;
+	struct fs *fs = NULL;
+	char *store = NULL, *mnt = NULL, msg[512];
+	int rc = 1, ready_fd = -1, orc;
+
+	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) == -1 || o.error)
+		goto out;
+	if (o.help) {
+		usage(stdout);
+		rc = 0;
+		goto out;
+	}
+	if (o.version) {
+		printf("lsmfs %s (FUSE library %s, format %d)\n", LSMFS_VERSION,
+		       fuse_pkgversion(), FS_FORMAT_VERSION);
+		rc = 0;
+		goto out;
+	}
+	if (!o.store) {
+		fprintf(stderr, "lsmfs: missing store directory and mount point "
+			"(try lsmfs --help)\n");
+		goto out;
+	}
+	if (!o.mnt) {
+		fprintf(stderr, "lsmfs: missing mount point (try lsmfs --help)\n");
+		goto out;
+	}
+	if (make_config(&o, &cfg))
+		goto out;
+	if (!(mnt = check_mnt(o.mnt)))
+		goto out;
+	if (!(store = abs_store(o.store))) {
+		fprintf(stderr, "lsmfs: store %s: %s\n", o.store, strerror(errno));
+		goto out;
+	}
+	cfg.store = store;
+	if (access("/dev/fuse", R_OK | W_OK)) {
+		fprintf(stderr, "lsmfs: /dev/fuse: %s (is the fuse module "
+			"loaded?)\n", strerror(errno));
+		goto out;
+	}
+	if (add_fixed_opts(&args, store, o.debug)) {
+		fprintf(stderr, "lsmfs: out of memory\n");
+		goto out;
+	}
+	if (!o.foreground)
+		ready_fd = daemon_start();
+	if ((orc = fs_open(&cfg, &fs, msg, sizeof(msg)))) {
+		fprintf(stderr, "lsmfs: %s\n", msg);
+		daemon_ready(ready_fd, 1);
+		goto out;
+	}
+	rc = serve(fs, &args, mnt, ready_fd);
+	if (fs_close(fs) && rc == 0)
+		rc = 1;
+out:
+	fuse_opt_free_args(&args);
+	free(o.store);
+	free(o.mnt);
+	free(o.write_buffer);
+	free(o.chunk_size);
+	free(o.sync);
+	free(store);
+	free(mnt);
+	return rc;
+}
