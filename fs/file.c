@@ -412,6 +412,8 @@ int fs_file_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino,
 		}
 	}
 	setattr_apply(&a, attr, to_set, sec, nsec);
+	if ((to_set & FS_SET_MODE) && (rc = fs_acl_chmod(fs, ino, a.mode, b)))
+		goto out;
 	if ((rc = fs_inode_put_rec(b, &a, ip)) || (rc = fs_commit(fs, b)))
 		goto out;
 	ip->a = a;

@@ -366,6 +366,9 @@ int fs_xattr_get(struct fs *fs, uint64_t ino, const char *name, void *buf,
 int fs_xattr_list(struct fs *fs, uint64_t ino, char *buf, size_t size,
 		  size_t *len);
 int fs_xattr_remove(struct fs *fs, uint64_t ino, const char *name);
+/* chmod of an inode with a stored access ACL: adds to b the ACL with its
+ * owner, mask (or group) and other entries set from mode. */
+int fs_acl_chmod(struct fs *fs, uint64_t ino, uint32_t mode, lsm_batch *b);
 
 /* ======================================================================
  * ops.c

@@ -3,6 +3,15 @@
  * the raw value.  A set or remove also rewrites the inode record (ctime)
  * in the same batch, under the inode's lock, which also serializes the
  * XATTR_CREATE / XATTR_REPLACE checks against concurrent setters.
+ *
+ * POSIX ACLs: the kernel (without FUSE_CAP_POSIX_ACL) passes
+ * system.posix_acl_access through as an xattr, and tools such as cp -a
+ * set a file's mode that way.  So, as a local filesystem does, setting
+ * it updates the mode (owner, group-or-mask and other bits) and an ACL
+ * that a mode can express is not stored at all; chmod rewrites a stored
+ * ACL's owner, mask (or group) and other entries.  The kernel does not
+ * enforce named ACL entries (default_permissions checks the mode only),
+ * and default ACLs are stored but not inherited.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -37,6 +46,97 @@ static int xattr_exists(struct fs *fs, uint64_t ino, const char *name,
 	return fs_errno(rc);
 }
 
+#define ACL_NAME "system.posix_acl_access"
+#define ACL_VERSION 2
+enum { ACL_USER_OBJ = 1, ACL_USER = 2, ACL_GROUP_OBJ = 4, ACL_GROUP = 8,
+       ACL_MASK = 16, ACL_OTHER = 32 };
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+/*
+ * Parses an access ACL in the kernel's xattr form (version:u32le, then
+ * entries tag:u16le perm:u16le id:u32le).  *perm gets the permission
+ * bits it implies; *minimal is true when the mode says it all.  EINVAL
+ * when malformed.
+ */
+static int acl_parse(const uint8_t *v, size_t n, uint32_t *perm, bool *minimal)
+{
+	uint32_t u = 0, g = 0, o = 0, m = 0, seen = 0;
+
+	if (n < 4 || (n - 4) % 8 || le32(v) != ACL_VERSION)
+		return EINVAL;
+	*minimal = true;
+	for (size_t i = 4; i < n; i += 8) {
+		uint32_t tag = v[i] | (uint32_t)v[i + 1] << 8;
+		uint32_t p = (v[i + 2] | (uint32_t)v[i + 3] << 8) & 7;
+
+		switch (tag) {
+		case ACL_USER_OBJ: u = p; break;
+		case ACL_GROUP_OBJ: g = p; break;
+		case ACL_OTHER: o = p; break;
+		case ACL_MASK: m = p; *minimal = false; break;
+		case ACL_USER: case ACL_GROUP: *minimal = false; break;
+		default: return EINVAL;
+		}
+		if ((tag & (ACL_USER_OBJ | ACL_GROUP_OBJ | ACL_OTHER | ACL_MASK)) &&
+		    (seen & tag))
+			return EINVAL;
+		seen |= tag;
+	}
+	if ((seen & (ACL_USER_OBJ | ACL_GROUP_OBJ | ACL_OTHER)) !=
+	    (ACL_USER_OBJ | ACL_GROUP_OBJ | ACL_OTHER))
+		return EINVAL;
+	if ((seen & (ACL_USER | ACL_GROUP)) && !(seen & ACL_MASK))
+		return EINVAL;
+	*perm = u << 6 | ((seen & ACL_MASK) ? m : g) << 3 | o;
+	return 0;
+}
+
+int fs_acl_chmod(struct fs *fs, uint64_t ino, uint32_t mode, lsm_batch *b)
+{
+	uint8_t k[FS_KEY_MAX];
+	size_t klen = fs_key_xattr(k, ino, ACL_NAME, strlen(ACL_NAME)), vlen = 0;
+	uint8_t *val = NULL;
+	bool has_mask = false;
+	uint32_t perm;
+	bool minimal;
+	int rc;
+
+	rc = lsm_get(fs->db, NULL, k, klen, (void **)&val, &vlen);
+	if (rc == LSM_ENOTFOUND)
+		return 0;
+	if ((rc = fs_errno(rc)))
+		goto out;
+	if (acl_parse(val, vlen, &perm, &minimal)) {
+		rc = EIO;
+		goto out;
+	}
+	for (size_t i = 4; i < vlen; i += 8)
+		has_mask |= val[i] == ACL_MASK;
+	for (size_t i = 4; i < vlen; i += 8) {
+		uint32_t tag = val[i] | (uint32_t)val[i + 1] << 8, p = 0xffff;
+
+		if (tag == ACL_USER_OBJ)
+			p = mode >> 6 & 7;
+		else if (tag == ACL_MASK || (tag == ACL_GROUP_OBJ && !has_mask))
+			p = mode >> 3 & 7;
+		else if (tag == ACL_OTHER)
+			p = mode & 7;
+		if (p != 0xffff) {
+			val[i + 2] = (uint8_t)p;
+			val[i + 3] = 0;
+		}
+	}
+	rc = fs_errno(lsm_batch_put(b, k, klen, val, vlen));
+out:
+	free(val);
+	return rc;
+}
+
 /* Sets (val non-NULL) or removes (val NULL) name. */
 static int xattr_change(struct fs *fs, uint64_t ino, const char *name,
 			const void *val, size_t size, int flags)
@@ -58,7 +158,9 @@ static int xattr_change(struct fs *fs, uint64_t ino, const char *name,
 	rc = xattr_exists(fs, ino, name, nlen);
 	if (rc && rc != ENODATA)
 		goto out;
-	if (!val || (flags & XATTR_REPLACE)) {
+	if (val && !strcmp(name, ACL_NAME)) {
+		/* Minimal ACLs live in the mode: flags cannot be honoured. */
+	} else if (!val || (flags & XATTR_REPLACE)) {
 		if (rc)
 			goto out; /* ENODATA */
 	} else if ((flags & XATTR_CREATE) && !rc) {
@@ -70,6 +172,16 @@ static int xattr_change(struct fs *fs, uint64_t ino, const char *name,
 	klen = fs_key_xattr(k, ino, name, nlen);
 	if ((rc = fs_errno(lsm_batch_create(&b))))
 		goto out;
+	if (val && !strcmp(name, ACL_NAME)) {
+		uint32_t perm;
+		bool minimal;
+
+		if ((rc = acl_parse(val, size, &perm, &minimal)))
+			goto out;
+		a.mode = (a.mode & ~0777u) | perm;
+		if (minimal)
+			val = NULL; /* the mode says it all: store no ACL */
+	}
 	if (val)
 		rc = fs_errno(lsm_batch_put(b, k, klen, val, size));
 	else
