@@ -19,7 +19,8 @@
 #                                               daemon did not exit, i.e. the store was not
 #                                               closed cleanly)
 #           remount_lsmfs STORE MNT [OPT...]
-#           kill9_lsmfs MNT                    (kill -9 of the daemon, then fusermount3 -u)
+#           kill9_lsmfs MNT [PID...]           (kill -9 of the daemon, wait for PIDs, then
+#                                               fusermount3 -u)
 # Asserts:  ok, not_ok, assert_eq, assert_ne, assert_true, assert_false, assert_match,
 #           assert_same_files, assert_tree_same; die (fatal: fail and exit).
 # Trees:    tree_stat_listing DIR, tree_manifest DIR, diff_tree A B.
@@ -187,27 +188,33 @@ mounted_below() {
 
 canon() { realpath -m -- "$1"; }
 
-# daemon_pid MNT: pid of the process serving MNT: one whose argv holds MNT and which has
-# /dev/fuse open.  Prints nothing if there is none.
+# daemon_pid MNT [STORE]: pid of the process serving MNT: one that has /dev/fuse open and
+# either has MNT among its arguments or (when STORE is given) a file under STORE open.
+# Prints nothing and fails if there is none.
 daemon_pid() {
-	local mnt=$1 p pid arg fd found
+	local mnt=$1 store=${2:+$(canon "$2")} p pid arg fd t fuse found
 	local -a argv
 	for p in /proc/[0-9]*; do
 		pid=${p#/proc/}
 		[[ $pid == "$$" || $pid == "$BASHPID" ]] && continue
-		mapfile -d "" argv 2>/dev/null <"$p/cmdline" || continue
-		((${#argv[@]} > 1)) || continue
-		found=0
-		for arg in "${argv[@]:1}"; do
-			if [[ $arg == "$mnt" ]]; then found=1; break; fi
-		done
-		((found)) || continue
+		fuse=0 found=0
 		for fd in "$p"/fd/*; do
-			if [[ $(readlink "$fd" 2>/dev/null) == /dev/fuse ]]; then
-				printf '%s\n' "$pid"
-				return 0
-			fi
+			t=$(readlink "$fd" 2>/dev/null) || continue
+			[[ $t == /dev/fuse ]] && fuse=1
+			[[ -n $store && ($t == "$store" || $t == "$store"/*) ]] && found=1
 		done
+		((fuse)) || continue
+		if ((!found)); then
+			mapfile -d "" argv 2>/dev/null <"$p/cmdline" || continue
+			((${#argv[@]} > 1)) || continue
+			for arg in "${argv[@]:1}"; do
+				if [[ $arg == "$mnt" ]]; then found=1; break; fi
+			done
+		fi
+		if ((found)); then
+			printf '%s\n' "$pid"
+			return 0
+		fi
 	done
 	return 1
 }
@@ -246,12 +253,12 @@ t_forget_mount() {   # MNT: drop MNT from T_MOUNTS and T_PID
 	unset 'T_PID[$1]'
 }
 
-# t_register_mount MNT: after a mount made some other way (mount -t, lsmfs -f), remember
-# it and its daemon so that the trap will unmount it.  MNT must be canonical.
+# t_register_mount MNT [STORE]: after a mount made some other way (mount -t, lsmfs -f),
+# remember it and its daemon so that the trap will unmount it.  MNT must be canonical.
 t_register_mount() {
 	local pid
 	T_MOUNTS+=("$1")
-	pid=$(daemon_pid "$1") || pid=
+	pid=$(daemon_pid "$1" "${2:-}") || pid=
 	T_PID[$1]=$pid
 	[[ -n $pid ]] && echo "$pid" >>"$T_PIDFILE"
 	return 0
@@ -278,7 +285,7 @@ mount_lsmfs() {
 	if ! wait_mounted "$mnt" 10; then
 		die "mount_lsmfs: $mnt not in /proc/mounts 10 s after lsmfs returned" "$(head -n 20 "$log")"
 	fi
-	t_register_mount "$mnt"
+	t_register_mount "$mnt" "$store"
 	[[ -n ${T_PID[$mnt]} ]] || note "mount_lsmfs: warning: no daemon process found for $mnt"
 	return 0
 }
@@ -316,14 +323,20 @@ remount_lsmfs() {   # STORE MNT [OPT...]
 	mount_lsmfs "$@"
 }
 
-# kill9_lsmfs MNT: kill -9 the daemon serving MNT, wait for it to die, fusermount3 -u.
+# kill9_lsmfs MNT [PID...]: kill -9 the daemon serving MNT, wait for it to die, wait (up
+# to 30 s) for the given processes that were using the mount to exit (they get ENOTCONN),
+# then fusermount3 -u.
 kill9_lsmfs() {
-	local mnt pid i
+	local mnt pid i p
 	mnt=$(canon "$1")
+	shift
 	pid=$(daemon_pid "$mnt") || pid=${T_PID[$mnt]:-}
 	[[ -n $pid ]] || { not_ok "kill9_lsmfs: no daemon found for $mnt"; return 1; }
 	kill -9 "$pid" 2>/dev/null
 	wait_pid_exit "$pid" 20 || { not_ok "kill9_lsmfs: daemon $pid did not die"; return 1; }
+	for p in "$@"; do
+		wait_pid_exit "$p" 30 || note "kill9_lsmfs: process $p still running 30 s after the kill"
+	done
 	for ((i = 0; i < 40; i++)); do
 		is_mounted "$mnt" || break
 		fusermount3 -u -- "$mnt" 2>/dev/null && break
