@@ -10,6 +10,7 @@
  * skips the unused rest of a range.
  */
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +191,18 @@ static int dir_state(const char *path)
 	return r;
 }
 
+/* Every lsm store has a CURRENT file (lsm/db.c); a non-empty directory
+ * without one is somebody else's, and lsm_open (which takes its LOCK
+ * file before looking) must not leave anything in it. */
+static bool has_current(const char *dir)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/CURRENT", dir);
+	return stat(path, &st) == 0;
+}
+
 static int load_super(struct fs *fs, char *msg, size_t msglen)
 {
 	struct fs_super_rec s;
@@ -349,6 +362,10 @@ int fs_open(const struct fs_config *cfg, struct fs **out, char *msg,
 		snprintf(msg, msglen, "cannot create %s: %s", cfg->store,
 			 strerror(errno));
 		return FS_OPEN_SYS;
+	}
+	if (state == 1 && !has_current(cfg->store)) {
+		snprintf(msg, msglen, "%s is not an lsmfs store", cfg->store);
+		return FS_OPEN_NOTSTORE;
 	}
 	if (!(fs = fs_alloc(cfg))) {
 		snprintf(msg, msglen, "out of memory");
