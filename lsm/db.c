@@ -411,6 +411,8 @@ struct cstate {
 	struct lsm_buf cur_ukey;
 	bool has_cur;
 	uint64_t last_seq_for_key;
+	uint64_t *outputs; /* numbers of the tables written (in db->pending) */
+	int noutputs;
 };
 
 /* Requires db->mu NOT held. */
@@ -420,8 +422,9 @@ static int cstate_finish_output(struct cstate *s)
 	lsm_db *db = s->db;
 	int rc = table_finish(&s->t, &f);
 
+	/* The output stays in db->pending until the edit is installed, so
+	 * that a flush meanwhile does not take it for an obsolete file. */
 	pthread_mutex_lock(&db->mu);
-	pending_remove(db, s->t.num);
 	if (!rc && f) {
 		db->st.compact_bytes_written += f->size;
 		/* The edit's reference keeps the file from deletion. */
@@ -438,11 +441,19 @@ static int cstate_open_output(struct cstate *s)
 	uint64_t num;
 	int rc;
 
+	uint64_t *p = realloc(s->outputs, (s->noutputs + 1) * sizeof(*p));
+
+	if (!p)
+		return LSM_ERR(LSM_ENOMEM, "out of memory");
+	s->outputs = p;
 	pthread_mutex_lock(&db->mu);
 	num = lsm_vset_new_file_num(db->vs);
 	rc = pending_add(db, num);
 	pthread_mutex_unlock(&db->mu);
-	return rc ? rc : table_open(db, &s->t, num);
+	if (rc)
+		return rc;
+	s->outputs[s->noutputs++] = num;
+	return table_open(db, &s->t, num);
 }
 
 /* Whether the entry ik should be dropped: hidden by a newer version that
@@ -549,11 +560,6 @@ static int run_compaction(lsm_db *db, struct lsm_compaction *c)
 		s.smallest_snapshot = oldest_snapshot(db);
 		pthread_mutex_unlock(&db->mu);
 		rc = compact_merge(&s);
-		if (s.t.b) {
-			pthread_mutex_lock(&db->mu);
-			pending_remove(db, s.t.num);
-			pthread_mutex_unlock(&db->mu);
-		}
 		table_out_free(&s.t);
 		lsm_buf_free(&s.cur_ukey);
 		pthread_mutex_lock(&db->mu);
@@ -565,8 +571,12 @@ static int run_compaction(lsm_db *db, struct lsm_compaction *c)
 	if ((rc = lsm_vset_apply(db->vs, &e)))
 		goto out;
 	db->st.compactions++;
-	delete_obsolete(db);
 out:
+	for (uint64_t *p = s.outputs; p < s.outputs + s.noutputs; p++)
+		pending_remove(db, *p);
+	free(s.outputs);
+	if (!rc)
+		delete_obsolete(db);
 	lsm_edit_free(&e);
 	return rc;
 }
@@ -1064,8 +1074,9 @@ int lsm_iter_open(lsm_db *db, const lsm_snapshot *snap, lsm_iter **out)
 	ctx->db = db;
 	ctx->v = r.v;
 	lsm_version_ref(r.v);
-	/* Taken by lsm_user_iter, which runs iter_done even on failure. */
-	rc = lsm_user_iter(merged, r.seq, iter_done, ctx, out);
+	/* ctx is the iterator's from here; on failure we drop it ourselves. */
+	if ((rc = lsm_user_iter(merged, r.seq, iter_done, ctx, out)))
+		iter_done(ctx);
 	ctx = NULL;
 out:
 	for (int i = 0; i < n; i++)
