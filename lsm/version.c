@@ -850,6 +850,17 @@ out:
 	return rc;
 }
 
+/* Removes path, best effort, keeping the thread's error message (that of
+ * the failure being cleaned up after). */
+static void remove_quietly(lsm_env *env, const char *path)
+{
+	char saved[512];
+
+	snprintf(saved, sizeof(saved), "%s", lsm_last_error());
+	env->remove(env, path);
+	lsm_error_set(LSM_OK, "%s", saved);
+}
+
 /* Creates path holding exactly p[0..n), synced. */
 static int file_write_sync(lsm_env *env, const char *path, const void *p,
 			   size_t n)
@@ -886,7 +897,7 @@ static int current_set(struct lsm_vset *vs, uint64_t num, bool *renamed)
 	rc = vs->env->sync_dir(vs->env, vs->dir);
 out:
 	if (rc && !*renamed)
-		vs->env->remove(vs->env, tmp);
+		remove_quietly(vs->env, tmp);
 	return rc;
 }
 
@@ -1115,7 +1126,7 @@ int lsm_vset_apply(struct lsm_vset *vs, struct lsm_edit *e)
 		goto out;
 	if (vs->manifest_num) {
 		manifest_path(old, vs->dir, vs->manifest_num);
-		vs->env->remove(vs->env, old); /* best effort */
+		remove_quietly(vs->env, old);
 	}
 	vs->manifest_num = num;
 	vs->log_num = log_num;
@@ -1123,7 +1134,7 @@ int lsm_vset_apply(struct lsm_vset *vs, struct lsm_edit *e)
 	v = NULL;
 out:
 	if (rc && num && !renamed)
-		vs->env->remove(vs->env, path);
+		remove_quietly(vs->env, path);
 	if (v)
 		version_free(v);
 	return rc;

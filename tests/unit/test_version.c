@@ -718,6 +718,8 @@ static void test_apply_fail_sync(void **state)
 				 0);
 		lsm_fault_fail_sync(env, (uint64_t)k, LSM_EIO, 0);
 		assert_int_equal(lsm_vset_apply(vs, &e), LSM_EIO);
+		/* The message is the failure's, not the clean-up's. */
+		assert_non_null(strstr(lsm_last_error(), "injected"));
 		assert_ptr_equal(lsm_vset_current(vs), v);
 		assert_int_equal(count_manifests(dir), 1);
 		lsm_edit_free(&e);
