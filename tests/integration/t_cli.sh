@@ -11,8 +11,9 @@ mkdir -p "$MNT"
 # bad_input MSG ERE ARG...: lsmfs ARG... must exit non-zero within 30 s with exactly one
 # line on stderr, starting "lsmfs: " and matching ERE (case-insensitive), and mount nothing.
 bad_input() {
-	local msg=$1 re=$2 rc err nl
+	local msg=$1 re=$2 rc err nl before after
 	shift 2
+	before=$(mounts_below_list)
 	timeout 30 "$LSMFS" "$@" </dev/null >"$T_DIR/out" 2>"$T_DIR/err"
 	rc=$?
 	err=$(cat "$T_DIR/err")
@@ -30,14 +31,20 @@ bad_input() {
 		not_ok "$msg: one line \"lsmfs: ...\" on stderr" "got $nl lines:" "$(head -n 5 "$T_DIR/err")"
 	fi
 	assert_match "$re" "$err" "$msg: the message says /$re/"
-	if mounted_below "$T_DIR"; then
-		not_ok "$msg: nothing was mounted" "$(grep "$T_DIR" /proc/mounts)"
+	after=$(mounts_below_list)
+	if [[ $before != "$after" ]]; then
+		not_ok "$msg: nothing was mounted" "mounts below $T_DIR before: ${before:-none}" "after: $after"
 		local m
-		for m in $(awk -v d="$T_DIR" 'index($2, d) == 1 { print $2 }' /proc/mounts); do
+		for m in $after; do
+			[[ $before == *"$m"* ]] && continue
 			t_register_mount "$m"
 			umount_lsmfs "$m"
 		done
 	fi
+}
+
+mounts_below_list() {
+	awk -v d="$T_DIR/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort
 }
 
 # ---------------------------------------------------------------- --help, --version
@@ -103,10 +110,10 @@ fi
 
 # ---------------------------------------------------------------- good input
 # A missing STORE is created; an empty directory as STORE is used.
-mount_lsmfs "$T_DIR/new/store" "$MNT"
-ok "a missing STORE (and its parent) is created"
+mount_lsmfs "$T_DIR/newstore" "$MNT"
+ok "a missing STORE is created"
 umount_lsmfs "$MNT"
-assert_true "the new store directory has files" test -n "$(ls -A "$T_DIR/new/store")"
+assert_true "the new store directory has files" test -n "$(ls -A "$T_DIR/newstore")"
 mkdir "$T_DIR/empty"
 mount_lsmfs "$T_DIR/empty" "$MNT"
 ok "an empty directory as STORE is used"
