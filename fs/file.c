@@ -177,8 +177,19 @@ int fs_file_flush(struct fs *fs, struct fs_inode *ip)
 	return rc;
 }
 
+/* ip->mu held.  As Linux does for a writer without CAP_FSETID: drop
+ * set-user-ID, and set-group-ID when group-executable.  The kernel leaves
+ * this to us (FUSE_CAP_HANDLE_KILLPRIV). */
+static void kill_suid(struct fs_attr *a)
+{
+	a->mode &= ~(uint32_t)S_ISUID;
+	if (a->mode & S_IXGRP)
+		a->mode &= ~(uint32_t)S_ISGID;
+}
+
 int fs_file_write(struct fs *fs, struct fs_inode *ip, uint64_t off,
-		  const uint8_t *buf, size_t size, size_t *nwritten)
+		  const uint8_t *buf, size_t size, bool killpriv,
+		  size_t *nwritten)
 {
 	const uint32_t cs = fs->chunk_size;
 	size_t done = 0;
@@ -206,6 +217,8 @@ int fs_file_write(struct fs *fs, struct fs_inode *ip, uint64_t off,
 			ip->a.size = pos + n;
 	}
 	if (done) {
+		if (killpriv)
+			kill_suid(&ip->a);
 		fs_now(&ip->a.mtime, &ip->a.mtime_ns);
 		ip->a.ctime = ip->a.mtime;
 		ip->a.ctime_ns = ip->a.mtime_ns;
@@ -333,9 +346,12 @@ static void set_time(int64_t *sec, uint32_t *nsec, const struct timespec *ts)
 }
 
 /* Applies the attribute changes of setattr to a (no data). */
-static void setattr_apply(struct fs_attr *a, const struct stat *attr,
-			  int to_set, int64_t sec, uint32_t nsec)
+static void setattr_apply(struct fs_attr *a, const struct fs_ctx *ctx,
+			  const struct stat *attr, int to_set, int64_t sec,
+			  uint32_t nsec)
 {
+	if ((to_set & FS_SET_SIZE) && !(to_set & FS_SET_MODE) && ctx->uid != 0)
+		kill_suid(a);
 	if (to_set & FS_SET_MODE)
 		a->mode = (a->mode & S_IFMT) | (attr->st_mode & 07777);
 	if (to_set & (FS_SET_UID | FS_SET_GID)) {
@@ -345,11 +361,8 @@ static void setattr_apply(struct fs_attr *a, const struct stat *attr,
 			a->gid = attr->st_gid;
 		/* As Linux: a chown of a non-directory clears set-user-ID
 		 * and (if group-executable) set-group-ID. */
-		if (!(to_set & FS_SET_MODE) && !S_ISDIR(a->mode)) {
-			a->mode &= ~(uint32_t)S_ISUID;
-			if (a->mode & S_IXGRP)
-				a->mode &= ~(uint32_t)S_ISGID;
-		}
+		if (!(to_set & FS_SET_MODE) && !S_ISDIR(a->mode))
+			kill_suid(a);
 	}
 	if (to_set & FS_SET_ATIME_NOW) {
 		a->atime = sec;
@@ -381,7 +394,6 @@ int fs_file_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino,
 	uint32_t nsec;
 	int rc;
 
-	(void)ctx;
 	if ((rc = fs_inode_get(fs, ino, &ip)))
 		return rc;
 	pthread_mutex_lock(&ip->mu);
@@ -411,7 +423,7 @@ int fs_file_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino,
 			a.mtime_ns = nsec;
 		}
 	}
-	setattr_apply(&a, attr, to_set, sec, nsec);
+	setattr_apply(&a, ctx, attr, to_set, sec, nsec);
 	if ((to_set & FS_SET_MODE) && (rc = fs_acl_chmod(fs, ino, a.mode, b)))
 		goto out;
 	if ((rc = fs_inode_put_rec(b, &a, ip)) || (rc = fs_commit(fs, b)))

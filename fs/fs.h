@@ -327,13 +327,18 @@ int fs_file_release(struct fs *fs, struct fs_file *f);
 int fs_file_read(struct fs *fs, struct fs_inode *ip, uint64_t off,
 		 size_t size, uint8_t *buf, size_t *nread);
 /* *nwritten < size only when an error stopped a write midway (then 0
- * is returned for the part written). */
+ * is returned for the part written).  killpriv: the writer is not root,
+ * so set-user-ID (and set-group-ID if group-executable) is dropped. */
 int fs_file_write(struct fs *fs, struct fs_inode *ip, uint64_t off,
-		  const uint8_t *buf, size_t size, size_t *nwritten);
+		  const uint8_t *buf, size_t size, bool killpriv,
+		  size_t *nwritten);
 /* Writes ip's buffered chunks out (one batch). */
 int fs_file_flush(struct fs *fs, struct fs_inode *ip);
 int fs_file_fsync(struct fs *fs, struct fs_inode *ip);
-/* to_set: FUSE_SET_ATTR_* bits (fs.h mirrors them as FS_SET_*). */
+/* to_set: FUSE_SET_ATTR_* bits (fs.h mirrors them as FS_SET_*).  As
+ * Linux does, a chown of a non-directory drops set-user-ID (and
+ * set-group-ID if group-executable), and so does a truncation by a
+ * caller other than root. */
 int fs_file_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino,
 		    const struct stat *attr, int to_set, struct stat *out);
 int fs_file_fallocate(struct fs *fs, struct fs_inode *ip, int mode,

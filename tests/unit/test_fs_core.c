@@ -380,7 +380,7 @@ static void test_data_model(void **state)
 				continue;
 			for (size_t i = 0; i < len; i++)
 				w[i] = (uint8_t)rnd();
-			assert_int_equal(fs_file_write(fs, ip, off, w, len, &n), 0);
+			assert_int_equal(fs_file_write(fs, ip, off, w, len, false, &n), 0);
 			assert_int_equal(n, len);
 			memcpy(model + off, w, len);
 			if (off + len > size)
@@ -439,8 +439,8 @@ static void test_holes_lseek(void **state)
 	assert_int_equal(fs_dir_create(fs, &root_ctx, 1, "h", S_IFREG | 0644, 0,
 				       NULL, &st, &ip), 0);
 	/* data at 100 KiB and at 1 MiB; chunks are 4 KiB here */
-	assert_int_equal(fs_file_write(fs, ip, 100 * 1024, (const uint8_t *)"A", 1, &n), 0);
-	assert_int_equal(fs_file_write(fs, ip, 1 << 20, (const uint8_t *)"B", 1, &n), 0);
+	assert_int_equal(fs_file_write(fs, ip, 100 * 1024, (const uint8_t *)"A", 1, false, &n), 0);
+	assert_int_equal(fs_file_write(fs, ip, 1 << 20, (const uint8_t *)"B", 1, false, &n), 0);
 	assert_int_equal(fs_file_lseek(fs, ip, 0, SEEK_DATA, &pos), 0);
 	assert_int_equal(pos, 100 * 1024);
 	assert_int_equal(fs_file_lseek(fs, ip, 100 * 1024, SEEK_HOLE, &pos), 0);
@@ -547,11 +547,11 @@ static void test_orphans(void **state)
 				       NULL, &st, &ip), 0);
 	ino = st.st_ino;
 	assert_int_equal(fs_file_wrap(ip, O_RDWR, &fh), 0);
-	assert_int_equal(fs_file_write(fs, ip, 0, (const uint8_t *)"hello", 5, &n), 0);
+	assert_int_equal(fs_file_write(fs, ip, 0, (const uint8_t *)"hello", 5, false, &n), 0);
 	assert_int_equal(fs_dir_unlink(fs, 1, "o"), 0);
 	fs_inode_forget(fs, ino, 1); /* the kernel drops its dentry */
 	assert_true(key_exists(fs, k, fs_key_orphan(k, ino)));
-	assert_int_equal(fs_file_write(fs, ip, 5, (const uint8_t *)" world", 6, &n), 0);
+	assert_int_equal(fs_file_write(fs, ip, 5, (const uint8_t *)" world", 6, false, &n), 0);
 	assert_int_equal(fs_file_read(fs, ip, 0, sizeof(buf), buf, &n), 0);
 	assert_int_equal(n, 11);
 	assert_memory_equal(buf, "hello world", 11);
@@ -565,7 +565,7 @@ static void test_orphans(void **state)
 	assert_int_equal(fs_dir_create(fs, &root_ctx, 1, "o2", S_IFREG | 0644, 0,
 				       NULL, &st, &ip), 0);
 	ino = st.st_ino;
-	assert_int_equal(fs_file_write(fs, ip, 0, (const uint8_t *)"x", 1, &n), 0);
+	assert_int_equal(fs_file_write(fs, ip, 0, (const uint8_t *)"x", 1, false, &n), 0);
 	assert_int_equal(fs_file_flush(fs, ip), 0);
 	assert_int_equal(fs_xattr_set(fs, ino, "user.q", "v", 1, 0), 0);
 	assert_int_equal(fs_dir_unlink(fs, 1, "o2"), 0);
@@ -613,6 +613,22 @@ static void test_setattr(void **state)
 	assert_int_equal(out.st_uid, 5);
 	assert_int_equal(out.st_gid, 6);
 	assert_int_equal(out.st_mode & 07777, 0755); /* setuid cleared by chown */
+	/* a write by a non-root caller drops set-user-ID and (with group
+	 * execute) set-group-ID; by root it does not */
+	{
+		struct fs_inode *ip = NULL;
+		size_t n;
+
+		a.st_mode = 06755;
+		assert_int_equal(fs_file_setattr(fs, &root_ctx, f, &a, FS_SET_MODE, &out), 0);
+		assert_int_equal(fs_inode_get(fs, f, &ip), 0);
+		assert_int_equal(fs_file_write(fs, ip, 0, (const uint8_t *)"x", 1, false, &n), 0);
+		assert_int_equal(getattr(fs, f).st_mode & 07777, 06755);
+		assert_int_equal(fs_file_write(fs, ip, 0, (const uint8_t *)"x", 1, true, &n), 0);
+		assert_int_equal(getattr(fs, f).st_mode & 07777, 0755);
+		assert_int_equal(fs_file_flush(fs, ip), 0);
+		fs_inode_put(fs, ip);
+	}
 	a.st_atim.tv_sec = -100;
 	a.st_atim.tv_nsec = 5;
 	a.st_mtim.tv_sec = 1234567890;
