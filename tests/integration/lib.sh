@@ -487,7 +487,7 @@ make_odd_tree() (
 	setfattr -n user.bin -v 0x00ff10ee00 "$s/dir1/random.bin"
 	setfattr -n user.dir -v yes "$s/dir1"
 	setfattr -n user.linked -v shared "$s/hl_a"
-	setfattr -n user.big -v "0x$(head -c 2000 /dev/urandom | xxd -p | tr -d '\n')" "$s/dir2"
+	setfattr -n user.big -v "0x$(head -c 2000 /dev/urandom | od -An -v -tx1 | tr -d " \n")" "$s/dir2"
 	setfattr -n "user.$(printf 'n%.0s' {1..200})" -v longname "$s/emptydir"
 
 	# Sparse files: all hole; data in the middle then a hole to the end; holes around data.
