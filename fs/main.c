@@ -224,26 +224,29 @@ static int make_config(struct opts *o, struct fs_config *cfg)
 	return 0;
 }
 
-/* An absolute path for a store that may not exist yet. */
+/* An absolute path for a store that may not exist yet (its parent must). */
 static char *abs_store(const char *path)
 {
-	char *r = realpath(path, NULL), *dir, *base, *out = NULL, *rd = NULL;
-	const char *slash;
+	char *p = strdup(path), *r = NULL, *dir = NULL, *rd = NULL, *slash;
+	size_t n;
 
-	if (r || errno != ENOENT)
-		return r;
-	slash = strrchr(path, '/');
-	if (slash && slash[1] == 0)
+	if (!p)
 		return NULL;
-	dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
-	base = strdup(slash ? slash + 1 : path);
-	if (dir && base && (rd = realpath(dir, NULL)) &&
-	    asprintf(&out, "%s/%s", strcmp(rd, "/") ? rd : "", base) < 0)
-		out = NULL;
+	n = strlen(p);
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = 0;
+	if ((r = realpath(p, NULL)) || errno != ENOENT)
+		goto out;
+	slash = strrchr(p, '/');
+	dir = slash ? strndup(p, (size_t)(slash - p) + (slash == p)) : strdup(".");
+	if (dir && (rd = realpath(dir, NULL)) &&
+	    asprintf(&r, "%s/%s", strcmp(rd, "/") ? rd : "", slash ? slash + 1 : p) < 0)
+		r = NULL;
+out:
 	free(rd);
 	free(dir);
-	free(base);
-	return out;
+	free(p);
+	return r;
 }
 
 /* Checks the mount point; prints one line and returns NULL on error. */
