@@ -30,9 +30,12 @@ static uint64_t rng(void)
 	return x * 0x2545F4914F6CDD1Dull;
 }
 
+/* 16 decimal digits of i (mod 10^16) into k[0..15], NUL at k[16]. */
 static void make_key(char *k, uint64_t i)
 {
-	snprintf(k, 17, "%016llu", (unsigned long long)i);
+	for (int d = 15; d >= 0; d--, i /= 10)
+		k[d] = (char)('0' + i % 10);
+	k[16] = 0;
 }
 
 static double now_s(void)

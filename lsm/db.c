@@ -590,9 +590,13 @@ static bool needs_compaction(lsm_db *db)
 	       lsm_vset_current(db->vs)->compact_score >= 1.0;
 }
 
+/* With opt.no_background the thread runs only what a caller asked for:
+ * flushes happen in the writer (switch_memtable), and compactions only
+ * through lsm_compact_range. */
 static bool has_work(lsm_db *db)
 {
-	return db->imm || db->manual || needs_compaction(db);
+	return (db->imm && !db->opt.no_background) || db->manual ||
+	       needs_compaction(db);
 }
 
 /* One job: a flush, a step of manual compaction, or a compaction. */
@@ -695,6 +699,8 @@ static int switch_memtable(lsm_db *db)
 	else
 		lsm_wal_close(old);
 	pthread_mutex_lock(&db->mu);
+	if (!rc && db->opt.no_background)
+		rc = flush_imm(db);
 	if (rc)
 		latch_error(db, rc);
 	return rc;
@@ -793,7 +799,7 @@ static int mem_insert_op(void *ctx, int kind, const uint8_t *k, size_t klen,
 
 /* Appends b to the log and the memtable as the head.  Requires db->mu,
  * releases it during the I/O. */
-static int commit_group(lsm_db *db, lsm_batch *b, bool sync)
+static int commit_group(lsm_db *db, lsm_batch *b, bool sync, int nbatches)
 {
 	uint64_t seq = db->last_seq + 1;
 	struct mem_ins mi = {db->mem, seq};
@@ -821,6 +827,7 @@ static int commit_group(lsm_db *db, lsm_batch *b, bool sync)
 		db->st.wal_bytes += db->frame.len;
 		db->st.wal_records++;
 		db->st.user_bytes += b->user_bytes;
+		db->st.writes += nbatches;
 	}
 	if (sync)
 		db->st.wal_syncs++;
@@ -851,13 +858,16 @@ static int write_queued(lsm_db *db, struct writer *w)
 	rc = make_room(db, w->force);
 	if (!rc && !w->force) {
 		last = build_group(db, &b);
+		int nbatches = 0;
+
 		sync = db->opt.sync_writes;
-		for (x = w; !sync; x = x->next) {
-			sync = x->sync;
+		for (x = w;; x = x->next) {
+			sync = sync || x->sync;
+			nbatches += x->batch && x->batch->count;
 			if (x == last)
 				break;
 		}
-		rc = commit_group(db, b, sync);
+		rc = commit_group(db, b, sync, nbatches);
 	}
 	for (;;) {
 		x = db->wq_head;

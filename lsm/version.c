@@ -964,8 +964,8 @@ static int manifest_load(struct lsm_vset *vs, uint64_t num)
 	struct lsm_buf b = { 0 };
 	struct mstate ms = { 0 };
 	struct lsm_version *v = NULL;
-	const uint8_t *payload;
-	size_t plen;
+	const uint8_t *payload = NULL;
+	size_t plen = 0;
 	int rc;
 
 	manifest_path(path, vs->dir, num);

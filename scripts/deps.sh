@@ -2,10 +2,10 @@
 # packages lsmfs needs when any is missing (apt-get update first, so it works
 # on a bare debootstrap --variant=minbase system).
 lsmfs_install_deps() {
-	local pkgs="gcc libc6-dev make cmake pkg-config libfuse3-dev fuse3 libcbor-dev"
+	local pkgs="gcc libc6-dev make cmake pkg-config libfuse3-dev fuse3 libcbor-dev libcmocka-dev"
 	if [ "${1:-}" = test ]; then
 		# Everything the tests call.
-		pkgs="$pkgs libcmocka-dev rsync attr acl tar diffutils coreutils findutils procps psmisc python3 util-linux"
+		pkgs="$pkgs rsync attr acl tar diffutils coreutils findutils procps psmisc python3 util-linux"
 	fi
 	local missing=""
 	for p in $pkgs; do
