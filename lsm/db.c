@@ -711,6 +711,8 @@ fail:
 	}
 	if (m)
 		lsm_mem_unref(m);
+	/* After a failed sync nothing says what reached the disk: stop. */
+	latch_error(db, rc);
 	return rc;
 }
 

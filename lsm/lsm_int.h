@@ -142,9 +142,11 @@ void lsm_arena_init(struct lsm_arena *a);
 /* n bytes aligned to 8, valid until lsm_arena_free; NULL on ENOMEM. */
 void *lsm_arena_alloc(struct lsm_arena *a, size_t n);
 void lsm_arena_free(struct lsm_arena *a);
+/* Bytes in use: all blocks but the unused tail of the newest, so that a
+ * memtable smaller than one block still fills up gradually. */
 static inline size_t lsm_arena_usage(const struct lsm_arena *a)
 {
-	return a->usage;
+	return a->usage - a->left;
 }
 
 /* ======================================================================
