@@ -393,6 +393,8 @@ struct lsm_version {
 	double compact_score;
 };
 void lsm_version_ref(struct lsm_version *v);
+/* The last unref of a non-current version unlinks it from the vset's list:
+ * call with db.c's mutex held. */
 void lsm_version_unref(struct lsm_version *v); /* may take vset's list */
 
 /* A change to the current version, built by a flush or compaction. */
@@ -406,6 +408,7 @@ struct lsm_edit {
 };
 void lsm_edit_init(struct lsm_edit *e);
 int lsm_edit_delete(struct lsm_edit *e, int level, uint64_t num);
+/* The edit takes a reference of its own on f; the caller keeps its own. */
 int lsm_edit_add(struct lsm_edit *e, int level, struct lsm_fmeta *f);
 void lsm_edit_free(struct lsm_edit *e);
 
@@ -496,6 +499,7 @@ int lsm_compaction_iter(struct lsm_compaction *c, struct lsm_tcache *tc,
 			struct lsm_iiter **out);
 /* Adds the deletion of every input to e. */
 int lsm_compaction_edit(struct lsm_compaction *c, struct lsm_edit *e);
+/* Unrefs c->v: call with db.c's mutex held. */
 void lsm_compaction_free(struct lsm_compaction *c);
 
 #endif /* LSM_INT_H */
