@@ -1179,19 +1179,26 @@ out:
 	return rc;
 }
 
-int lsm_compact_range(lsm_db *db, const void *start, size_t slen,
-		      const void *end, size_t elen)
+static int deepest_level(lsm_db *db)
 {
-	int rc = lsm_flush(db), deepest = 0;
+	int deepest = 0;
 
-	if (rc)
-		return rc;
 	pthread_mutex_lock(&db->mu);
 	for (int l = 1; l < LSM_MAX_LEVELS; l++)
 		if (lsm_vset_current(db->vs)->nfiles[l])
 			deepest = l;
 	pthread_mutex_unlock(&db->mu);
-	for (int l = 0; l < deepest && !rc; l++)
+	return deepest;
+}
+
+int lsm_compact_range(lsm_db *db, const void *start, size_t slen,
+		      const void *end, size_t elen)
+{
+	int rc = lsm_flush(db);
+
+	/* The deepest level is read again after each step: a background
+	 * compaction may have pushed files further down meanwhile. */
+	for (int l = 0; !rc && l < deepest_level(db); l++)
 		rc = compact_level(db, l, start, slen, end, elen);
 	return rc;
 }
