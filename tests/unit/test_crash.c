@@ -654,9 +654,10 @@ static void test_enospc(void **state)
 		opt.env = NULL;
 		opt.no_background = 0;
 		CHECK_RC(lsm_open(dir, &opt, &db));
-		size_t p = check_prefix(db, &empty, &w.log, w.acked, w.attempted, ctx);
-		CHECK(p == w.acked, "%s: a write that failed with ENOSPC is in the store",
-		      ctx);
+		/* exactly the acknowledged writes: the env wrote nothing of
+		 * the failing append (a failed write may be a no-op such as
+		 * a delete of a missing key, so a range would prove less) */
+		check_prefix(db, &empty, &w.log, w.acked, w.acked, ctx);
 		CHECK_RC(lsm_close(db));
 		work_free(&w);
 		model_rmrf(dir);
@@ -946,5 +947,7 @@ int main(void)
 	print_message("test_crash: seed=%llu (LSM_SEED), rounds=%llu (LSM_ROUNDS)\n",
 		      (unsigned long long)g_seed,
 		      (unsigned long long)model_env_u64("LSM_ROUNDS", 50));
+	if (getenv("LSM_TEST")) /* e.g. LSM_TEST='test_snap*' */
+		cmocka_set_test_filter(getenv("LSM_TEST"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
