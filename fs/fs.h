@@ -16,6 +16,7 @@
  *   xattr.c   extended attributes
  *   ops.c     the fuse_lowlevel_ops table: thin handlers replying once
  *   main.c    the lsmfs command
+ *   faultmode.c  test-only power-cut mode (LSMFS_TEST_POWERCUT)
  *
  * Every helper outside ops.c and main.c returns 0 or a positive errno and
  * knows nothing of fuse_req_t, so that unit tests call them without a
@@ -153,6 +154,7 @@ struct fs_config {
 	enum fs_sync_mode sync;
 	bool ro;
 	double entry_timeout, attr_timeout;
+	lsm_env *env;             /* NULL: POSIX; the test-only fault env */
 };
 
 struct fs_inode;
@@ -380,5 +382,15 @@ int fs_acl_chmod(struct fs *fs, uint64_t ino, uint32_t mode, lsm_batch *b);
  */
 struct fuse_lowlevel_ops;
 extern const struct fuse_lowlevel_ops fs_ops;
+
+/* ======================================================================
+ * faultmode.c (tests only)
+ */
+/* With LSMFS_TEST_POWERCUT=SEED in the environment: sets cfg->env to a
+ * fault env and starts a thread on which SIGUSR1 cuts the power (every
+ * byte not synced is dropped) and _exits.  Call in the daemon's process
+ * before any thread starts.  Without the variable does nothing.  0 or an
+ * errno (a message printed). */
+int fs_faultmode_start(struct fs_config *cfg);
 
 #endif /* FS_H */

@@ -432,6 +432,10 @@ int main(int argc, char **argv)
 	}
 	if (!o.foreground)
 		ready_fd = daemon_start();
+	if (fs_faultmode_start(&cfg)) { /* tests only; see faultmode.c */
+		daemon_ready(ready_fd, 1);
+		goto out;
+	}
 	if ((orc = fs_open(&cfg, &fs, msg, sizeof(msg)))) {
 		fprintf(stderr, "lsmfs: %s\n", msg);
 		daemon_ready(ready_fd, 1);

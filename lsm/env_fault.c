@@ -802,6 +802,20 @@ static int fault_cut(struct fault_env *fe, struct fault_rec *r, uint64_t *rng)
 	return rc ? rc : crc;
 }
 
+/* The length of path in the base env after a cut.  fe->mu held. */
+static int cut_length(struct fault_env *fe, const char *path, uint64_t *len)
+{
+	lsm_file *f = NULL;
+	int rc;
+
+	*len = 0;
+	if ((rc = fe->base->open(fe->base, path, LSM_O_READ, &f)))
+		return rc;
+	rc = fe->base->size(fe->base, f, len);
+	int crc = fe->base->close(fe->base, f);
+	return rc ? rc : crc;
+}
+
 /*
  * Applies the power cut to the base env's files (see the top of the
  * file), forgets all tracking, clears the crash and every injected
@@ -832,6 +846,49 @@ int lsm_fault_apply_crash(lsm_env *env, uint64_t seed)
 	fe->fail_append = (struct fault_fail){0};
 	fe->fail_sync = (struct fault_fail){0};
 out:
+	pthread_mutex_unlock(&fe->mu);
+	return rc;
+}
+
+/*
+ * The daemon's power-cut mode: cuts the files now, although the store
+ * still has them open (its process is about to _exit, so nobody will
+ * use them).  Cuts the power first if that has not happened, applies
+ * the cut as lsm_fault_apply_crash does (same choices for the same
+ * seed and history), and leaves the env crashed: every later call but
+ * close and unlock fails with LSM_EIO.  The records are brought in line
+ * with the disk (a vanished file's record dropped, a cut file's length
+ * and synced length set to what was kept), so that a second cut, now or
+ * by lsm_fault_apply_crash after the closes, changes nothing.  Returns
+ * the first error of the base env, having tried every file.
+ */
+int lsm_fault_apply_crash_now(lsm_env *env, uint64_t seed)
+{
+	struct fault_env *fe = fault_of(env);
+	struct fault_rec *r, *next;
+	uint64_t rng = seed;
+	int rc = LSM_OK;
+
+	pthread_mutex_lock(&fe->mu);
+	fe->crashed = true;
+	fe->crash_at = 0;
+	for (r = fe->recs; r; r = next) {
+		uint64_t len = 0;
+		int frc = fault_cut(fe, r, &rng);
+
+		next = r->next;
+		if (frc && !rc)
+			rc = frc;
+		if (!r->durable) {
+			rec_drop(fe, r);
+			continue;
+		}
+		if (!frc && !(frc = cut_length(fe, r->path, &len))) {
+			r->len = r->synced = len;
+		} else if (!rc) {
+			rc = frc;
+		}
+	}
 	pthread_mutex_unlock(&fe->mu);
 	return rc;
 }

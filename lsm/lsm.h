@@ -134,6 +134,11 @@ int lsm_fault_crashed(lsm_env *env);
  * cut (seed picks the torn prefix kept of unsynced bytes) and let the env
  * work again. */
 int lsm_fault_apply_crash(lsm_env *env, uint64_t seed);
+/* The same cut at once, with the store's files still open (for a process
+ * about to _exit: the daemon's test-only power-cut mode).  Cuts the power
+ * first if needed; the env stays crashed (every call fails but close and
+ * unlock).  Returns the first error of the base env. */
+int lsm_fault_apply_crash_now(lsm_env *env, uint64_t seed);
 void lsm_fault_counts(lsm_env *env, uint64_t *appends, uint64_t *syncs);
 
 /* ---------------------------------------------------------------------
