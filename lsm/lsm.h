@@ -64,6 +64,10 @@ enum {
 
 /* Write flags. */
 #define LSM_SYNC 1 /* make this write (and all before it) durable */
+/* The write frees space (deletions): it may use the space the store keeps
+ * free for flushes and compaction (lsm_options.reserve_bytes), which other
+ * writes meet as LSM_ENOSPC. */
+#define LSM_RESERVE 2
 
 typedef struct lsm_db lsm_db;
 typedef struct lsm_batch lsm_batch;
@@ -162,6 +166,10 @@ struct lsm_options {
 	int l0_stop_trigger;      /* default 12 */
 	int sync_writes;          /* every write as if LSM_SYNC (default 0) */
 	int no_background;        /* tests: flush/compact only on demand */
+	/* Free disk space kept for flushes, compaction and LSM_RESERVE
+	 * writes: once the disk's free space falls below it, other writes
+	 * fail with LSM_ENOSPC.  0: max(16 MiB, 4 write buffers). */
+	uint64_t reserve_bytes;
 };
 
 void lsm_options_init(struct lsm_options *opt);
@@ -274,6 +282,44 @@ const char *lsm_strerror(int rc);
 /* The detailed message of the last error raised on this thread (a
  * thread-local buffer: borrowed until the next error on this thread). */
 const char *lsm_last_error(void);
+
+/* ---------------------------------------------------------------------
+ * Verification (check.c).
+ *
+ * lsm_check reads CURRENT and the manifest it names, every block of every
+ * live SSTable (from disk, no cache) and every frame of every log still
+ * needed (decoded, not applied), and checks every checksum and format
+ * rule.  It only reads: it takes no lock and changes nothing, so it may
+ * run on a store that another process has open (files that a compaction
+ * removes meanwhile are skipped, not reported).
+ *
+ * Each problem is one line "FILE: what at offset N" given to problem():
+ * error 1 for damage, 0 for a note (a torn log tail, which the next open
+ * drops as a crash leaves it).  progress() gets the bytes read so far and
+ * the total to read (the total may grow), after each file and every MiB.
+ * The line is borrowed for the call only.
+ */
+struct lsm_check_opts {
+	lsm_env *env; /* NULL: lsm_env_posix() */
+	void (*problem)(void *ctx, int error, const char *line);
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *ctx;
+};
+struct lsm_check_report {
+	uint64_t files;       /* files read: the manifest, tables, logs */
+	uint64_t tables, logs;
+	uint64_t log_records; /* good log records */
+	uint64_t bytes;       /* bytes checked */
+	uint64_t errors;      /* damage found (lines given with error 1) */
+	uint64_t notes;       /* lines given with error 0 */
+	uint64_t vanished;    /* live files removed by the store meanwhile */
+};
+/* Returns LSM_OK when the check ran (whatever it found: see rep->errors;
+ * a bad CURRENT or manifest is an error found, after which nothing else
+ * can be checked), LSM_ENOTFOUND when dir holds no store (no CURRENT),
+ * LSM_ENOMEM, or LSM_EIO when dir cannot be listed. */
+int lsm_check(const char *dir, const struct lsm_check_opts *o,
+	      struct lsm_check_report *rep);
 
 #ifdef __cplusplus
 }
