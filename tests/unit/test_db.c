@@ -540,6 +540,43 @@ static void test_reopen(void **state)
 	fix_close(f);
 }
 
+/* A log that holds several write buffers' worth (written with a big
+ * buffer, replayed with a small one) becomes several tables during
+ * recovery; they overlap each other, and the newer must win. */
+static void test_recover_big_log(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+	struct model m = {0};
+	uint8_t k[KEY_MAX], v[256];
+	uint64_t gen = 0;
+	(void)state;
+
+	assert_non_null(f);
+	model_tmpdir(f->dir, sizeof(f->dir), "lsmdb_biglog");
+	small_options(&f->opt);
+	f->opt.write_buffer_size = 8 * 1024 * 1024;
+	CHECK_RC(lsm_open(f->dir, &f->opt, &f->db));
+	for (int pass = 0; pass < 3; pass++) {
+		for (uint64_t i = 0; i < 500; i++) {
+			size_t kl = key_of(i, k);
+			val_of(++gen, v, 200);
+			CHECK_RC(lsm_put(f->db, k, kl, v, 200, 0));
+			model_put(&m, k, kl, v, 200);
+		}
+	}
+	CHECK_RC(lsm_close(f->db));
+	f->db = NULL;
+	small_options(&f->opt); /* a 64 KiB buffer for the replay */
+	CHECK_RC(lsm_open(f->dir, &f->opt, &f->db));
+	check_model(f->db, NULL, &m, "after replaying a 300 KB log");
+	fix_reopen(f);
+	check_model(f->db, NULL, &m, "after a second reopen");
+	CHECK_RC(lsm_compact_range(f->db, NULL, 0, NULL, 0));
+	check_model(f->db, NULL, &m, "after compacting");
+	model_free(&m);
+	fix_close(f);
+}
+
 /* ======================================================================
  * randomized model test
  */
@@ -1372,6 +1409,7 @@ int main(void)
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_reopen),
+		cmocka_unit_test(test_recover_big_log),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_snapshots),
 		cmocka_unit_test(test_threads),
