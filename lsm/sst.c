@@ -967,7 +967,7 @@ static void si_drop_block(struct sst_iter *si)
 /* Loads the data block the index cursor points at into si->data. */
 static void si_load_block(struct sst_iter *si)
 {
-	const uint8_t *p = si->index.val, *end = p + si->index.vlen;
+	const uint8_t *p, *end;
 	uint64_t off, size;
 	int rc;
 
@@ -977,6 +977,10 @@ static void si_load_block(struct sst_iter *si)
 			si->err = si->index.err;
 		return;
 	}
+	/* Only now: an invalid cursor's val may be NULL, and NULL + 0 is
+	 * undefined behaviour. */
+	p = si->index.val;
+	end = p + si->index.vlen;
 	if (lsm_varint_get(&p, end, &off) || lsm_varint_get(&p, end, &size) ||
 	    p != end) {
 		si_drop_block(si);
