@@ -40,6 +40,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -153,6 +154,7 @@ struct fs_config {
 	uint32_t chunk_size;      /* at creation, 0 = FS_CHUNK_DEFAULT */
 	enum fs_sync_mode sync;
 	bool ro;
+	bool salvage;             /* open past a corrupt log record (-o ro) */
 	double entry_timeout, attr_timeout;
 	lsm_env *env;             /* NULL: POSIX; the test-only fault env */
 };
@@ -376,6 +378,32 @@ int fs_xattr_remove(struct fs *fs, uint64_t ino, const char *name);
 /* chmod of an inode with a stored access ACL: adds to b the ACL with its
  * owner, mask (or group) and other entries set from mode. */
 int fs_acl_chmod(struct fs *fs, uint64_t ino, uint32_t mode, lsm_batch *b);
+
+/* ======================================================================
+ * fsck.c — lsmfs fsck and lsmfs scrub (what they check: the top of fsck.c)
+ */
+struct fs_fsck_opts {
+	bool repair;
+	FILE *out; /* problem lines and the summary; NULL: stdout */
+};
+struct fs_fsck_result {
+	uint64_t found, fixed, left; /* errors: store files and filesystem */
+	uint64_t notes;              /* torn log tails, orphans to purge */
+	uint64_t inodes, entries, chunks, xattrs;
+};
+/* Checks (and with o->repair fixes) the unmounted store in directory
+ * store.  Returns the exit code: 0 clean, 1 all errors fixed, 4 errors
+ * left, 8 operational error (no store, store in use, out of memory; a
+ * line on stderr says which). */
+int fs_fsck(const char *store, const struct fs_fsck_opts *o,
+	    struct fs_fsck_result *res);
+/* Verifies every checksum of store's live files without its lock (works
+ * while mounted): 0 clean, 4 damage found, 8 operational error.  A
+ * progress line goes to stderr when it is a terminal. */
+int fs_scrub(const char *store, FILE *out, struct lsm_check_report *rep);
+/* `lsmfs fsck ...` / `lsmfs scrub ...`: argv[0] is "fsck" or "scrub".
+ * Returns the exit status. */
+int fs_fsck_main(int argc, char **argv);
 
 /* ======================================================================
  * ops.c

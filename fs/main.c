@@ -35,7 +35,7 @@
 struct opts {
 	char *store, *mnt;
 	char *write_buffer, *chunk_size, *sync;
-	int help, version, foreground, debug, ro, error;
+	int help, version, foreground, debug, ro, salvage, error;
 	int nonopts;
 };
 
@@ -46,6 +46,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("write_buffer=%s", write_buffer),
 	OPT("chunk_size=%s", chunk_size),
 	OPT("sync=%s", sync),
+	{ "salvage", offsetof(struct opts, salvage), 1 },
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -138,9 +139,16 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: lsmfs STORE MOUNTPOINT [-f] [-d] [-o OPTION[,OPTION...]]\n"
+"       lsmfs fsck STORE [--repair]\n"
+"       lsmfs scrub STORE\n"
 "\n"
 "Mounts the lsm store in directory STORE (created when missing or empty)\n"
 "on MOUNTPOINT.  Unmount with: fusermount3 -u MOUNTPOINT\n"
+"fsck checks an unmounted store: every checksum, then the filesystem's\n"
+"invariants; --repair fixes what needs no guess (unlinked inodes go to\n"
+"/lost+found as #INO).  Exit 0 clean, 1 fixed, 4 errors left, 8 failure.\n"
+"scrub verifies every checksum, also while the store is mounted (exit 0\n"
+"clean, 4 damage, 8 failure).  A store named fsck or scrub: write ./fsck.\n"
 "\n"
 "  -f                     stay in the foreground\n"
 "  -d                     debug output (implies -f)\n"
@@ -152,7 +160,11 @@ static void usage(FILE *f)
 "                         fsync: fsync syncs it (default);\n"
 "                         always: every change is synced before the reply\n"
 "  -o allow_other         let other users access the mount\n"
-"  -o ro                  mount read-only\n"
+"  -o ro                  mount read-only; a store that fsck finds damaged\n"
+"                         still mounts so: damaged files give EIO, the\n"
+"                         rest can be copied out\n"
+"  -o ro,salvage          also open past a damaged log record, dropping\n"
+"                         that log from the damage on (as fsck --repair)\n"
 "  -o OPTION              standard mount options (nosuid, nodev, noexec,\n"
 "                         noatime, fsname=, auto_unmount, ...)\n"
 "SIZE takes a K, M or G suffix (powers of 1024).\n");
@@ -186,6 +198,11 @@ static int make_config(struct opts *o, struct fs_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->sync = FS_SYNC_FSYNC;
 	cfg->ro = o->ro;
+	cfg->salvage = o->salvage;
+	if (o->salvage && !o->ro) {
+		fprintf(stderr, "lsmfs: -o salvage needs -o ro\n");
+		return -1;
+	}
 	cfg->entry_timeout = 1.0;
 	cfg->attr_timeout = 1.0;
 	if (o->write_buffer) {
@@ -390,6 +407,8 @@ int main(int argc, char **argv)
 	char *store = NULL, *mnt = NULL, msg[512];
 	int rc = 1, ready_fd = -1, orc;
 
+	if (argc >= 2 && (!strcmp(argv[1], "fsck") || !strcmp(argv[1], "scrub")))
+		return fs_fsck_main(argc - 1, argv + 1);
 	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) == -1 || o.error)
 		goto out;
 	if (o.help) {

@@ -306,6 +306,7 @@ static int open_store(struct fs *fs, bool fresh, char *msg, size_t msglen)
 	if (fs->cfg.write_buffer_size)
 		opt.write_buffer_size = fs->cfg.write_buffer_size;
 	opt.sync_writes = fs->cfg.sync == FS_SYNC_ALWAYS;
+	opt.salvage = fs->cfg.salvage;
 	opt.env = fs->cfg.env;
 	/* A daemon that was just unmounted may still be closing the store. */
 	for (int tries = 0; tries < 30; tries++) {

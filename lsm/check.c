@@ -413,6 +413,7 @@ static int check_log_file(struct check *c, uint64_t num)
 	} else if (v == LOG_BAD) {
 		check_report(c, true, "%s: corrupt WAL record at offset %llu (%s)",
 			     path, (unsigned long long)off, why);
+		c->rep->log_errors++;
 	} else if (v == LOG_TORN) {
 		check_report(c, false, "%s: torn tail at offset %llu (%s; %llu "
 			     "bytes that the next open drops)", path,

@@ -311,6 +311,8 @@ struct lsm_check_report {
 	uint64_t log_records; /* good log records */
 	uint64_t bytes;       /* bytes checked */
 	uint64_t errors;      /* damage found (lines given with error 1) */
+	uint64_t log_errors;  /* of which in logs (lsm_options.salvage
+				 opens past them, dropping the rest) */
 	uint64_t notes;       /* lines given with error 0 */
 	uint64_t vanished;    /* live files removed by the store meanwhile */
 };
