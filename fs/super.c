@@ -334,8 +334,8 @@ static int open_store(struct fs *fs, bool fresh, char *msg, size_t msglen)
 			 lsm_last_error());
 		return FS_OPEN_CORRUPT;
 	default:
-		snprintf(msg, msglen, "cannot open %s: %s", fs->cfg.store,
-			 lsm_strerror(rc));
+		snprintf(msg, msglen, "cannot open %s: %s (%s)", fs->cfg.store,
+			 lsm_strerror(rc), lsm_last_error());
 		return FS_OPEN_SYS;
 	}
 }
