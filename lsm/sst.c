@@ -1223,15 +1223,50 @@ out:
 	return rc;
 }
 
+/* Called by verify for each entry of a walk from blk_first: the restart
+ * array must list exactly the entries that share nothing with the one
+ * before, the first at offset 0, in order (*ri counts those met), since
+ * seeks and backward steps trust it.  A bad array is LSM_ECORRUPT. */
+static int blk_check_restart(struct blk_iter *bi, uint32_t *ri)
+{
+	const uint8_t *p = bi->data + bi->cur;
+	uint64_t shared;
+
+	if (blk_restart(bi, 0) != 0)
+		return blk_corrupt(bi, "first restart point not at 0");
+	if (*ri >= bi->nrestarts || blk_restart(bi, *ri) > bi->cur)
+		return LSM_OK;
+	if (blk_restart(bi, *ri) < bi->cur)
+		return blk_corrupt(bi, "restart point inside an entry");
+	if (lsm_varint_get(&p, bi->data + bi->limit, &shared) || shared)
+		return blk_corrupt(bi, "restart entry shares a key prefix");
+	(*ri)++;
+	return LSM_OK;
+}
+
+/* After the walk: every restart point was met (an empty block has the
+ * one at 0). */
+static int blk_check_restarts_done(struct blk_iter *bi, uint32_t ri)
+{
+	if (bi->err)
+		return bi->err;
+	if (ri == bi->nrestarts ||
+	    (ri == 0 && bi->limit == 0 && bi->nrestarts == 1 &&
+	     blk_restart(bi, 0) == 0))
+		return LSM_OK;
+	return blk_corrupt(bi, "restart point past the last entry");
+}
+
 /* Walks every entry of one data block, checking key order across the
- * table (prev holds the last key seen) and that the block ends with its
- * index key; counts entries into *entries. */
+ * table (prev holds the last key seen), the restart array, and that the
+ * block ends with its index key; counts entries into *entries. */
 static int verify_block(lsm_sst *t, uint64_t off, uint64_t size,
 			const struct lsm_buf *index_key, struct lsm_buf *prev,
 			uint64_t *entries)
 {
 	struct lsm_block *b = NULL;
 	struct blk_iter bi = {0};
+	uint32_t ri = 0;
 	int rc;
 
 	if ((rc = sst_read_raw(t, off, size, &b)) ||
@@ -1243,11 +1278,12 @@ static int verify_block(lsm_sst *t, uint64_t off, uint64_t size,
 			rc = blk_corrupt(&bi, "keys out of order");
 			goto out;
 		}
-		if ((rc = lsm_buf_set(prev, bi.key.data, bi.key.len)))
+		if ((rc = blk_check_restart(&bi, &ri)) ||
+		    (rc = lsm_buf_set(prev, bi.key.data, bi.key.len)))
 			goto out;
 		(*entries)++;
 	}
-	if ((rc = bi.err))
+	if ((rc = blk_check_restarts_done(&bi, ri)))
 		goto out;
 	if (!prev->len || lsm_ikey_cmp(prev->data, prev->len, index_key->data,
 				       index_key->len) != 0)
@@ -1266,6 +1302,7 @@ int lsm_sst_verify(lsm_sst *t)
 	struct blk_iter ix = {0};
 	struct lsm_buf prev = {0};
 	uint64_t entries = 0;
+	uint32_t ri = 0;
 	int rc;
 
 	if ((rc = blk_init(&ix, t, t->index_off, t->index->data,
@@ -1274,6 +1311,8 @@ int lsm_sst_verify(lsm_sst *t)
 	for (blk_first(&ix); ix.valid; blk_next(&ix)) {
 		const uint8_t *p = ix.val, *end = p + ix.vlen;
 		uint64_t off, size;
+		if ((rc = blk_check_restart(&ix, &ri)))
+			goto out;
 		if (lsm_varint_get(&p, end, &off) ||
 		    lsm_varint_get(&p, end, &size) || p != end) {
 			rc = blk_corrupt(&ix, "bad block handle");
@@ -1283,7 +1322,7 @@ int lsm_sst_verify(lsm_sst *t)
 				       &entries)))
 			goto out;
 	}
-	if ((rc = ix.err))
+	if ((rc = blk_check_restarts_done(&ix, ri)))
 		goto out;
 	if (entries != t->entries)
 		rc = LSM_ERR(LSM_ECORRUPT,
