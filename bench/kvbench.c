@@ -189,7 +189,7 @@ static void print_sites(void)
 				pc[i] = pc[j], n[i] = n[j];
 				pc[j] = tp, n[j] = tn;
 			}
-	fprintf(stderr, "lsm allocation sites during fillrandom (count, caller):\n");
+	fprintf(stderr, "lsm allocation sites during the timed workloads (count, caller):\n");
 	for (int i = 0; i < k && i < 15; i++) {
 		Dl_info di;
 		char cmd[512], line[512];
