@@ -84,6 +84,7 @@ enum {
 	F_TOP = 1 << 5,       /* dir/inode to link into lost+found */
 	F_PURGE = 1 << 6,     /* to purge (orphan) or delete (empty, unlinked) */
 	F_GONE = 1 << 7,      /* purged or deleted by the repair */
+	F_PAMBIG = 1 << 8,    /* dir: several entries in that directory */
 };
 enum { R_UNKNOWN, R_VISIT, R_YES, R_NO };
 
@@ -97,7 +98,7 @@ struct ck_ino {
 	uint32_t links;    /* valid entries naming it */
 	uint32_t subdirs;  /* directories: valid entries naming directories */
 	uint32_t nentries; /* directories: valid entries in it */
-	uint8_t flags;
+	uint16_t flags;
 	uint8_t reach;
 };
 
@@ -400,8 +401,6 @@ static void ck_orphan_rec(struct ck *c, const uint8_t *k, size_t klen)
 		c->oserr = ENOMEM;
 		return;
 	}
-	if (ino > c->max_ino)
-		c->max_ino = ino;
 	e->flags |= F_ORPHAN;
 	c->norphans++;
 }
@@ -575,7 +574,7 @@ static void ck_dirent(struct ck *c, const uint8_t *k, size_t klen,
 		if (ch->links == 1 || pino == ch->parent)
 			ch->dparent = pino;
 		if (pino == ch->parent)
-			ch->flags |= F_PMATCH;
+			ch->flags |= ch->flags & F_PMATCH ? F_PAMBIG : F_PMATCH;
 		if (ch->links == 2)
 			c->multi = true;
 	}
@@ -741,6 +740,13 @@ out:
 	return rc;
 }
 
+/* Whether exactly one entry naming directory e lies in the directory its
+ * parent field names (that entry is the real one). */
+static bool ck_parent_known(const struct ck_ino *e)
+{
+	return (e->flags & (F_PMATCH | F_PAMBIG)) == F_PMATCH;
+}
+
 static uint32_t ck_expected_nlink(const struct ck_ino *e)
 {
 	return S_ISDIR(e->mode) ? 2 + e->subdirs : e->links;
@@ -801,9 +807,13 @@ static void ck_verdicts(struct ck *c)
 			e->flags |= F_PURGE;
 			continue;
 		}
-		if (e->flags & F_ORPHAN)
+		if (e->flags & F_ORPHAN) {
+			uint8_t k[FS_KEY_MAX];
+
 			ck_err(c, "inode %llu has an orphan record but %u "
 			       "entries name it", ino, e->links);
+			ck_fix(c, k, fs_key_orphan(k, e->ino), NULL, 0);
+		}
 		if (ck_isdir(e) && (e->flags & F_TOP) && e->links) {
 			ck_err(c, "directory %llu is unreachable: its parents "
 			       "form a cycle", ino);
@@ -818,9 +828,9 @@ static void ck_verdicts(struct ck *c)
 		}
 		if (ck_isdir(e) && e->links > 1)
 			ck_err(c, "directory %llu is named by %u entries%s", ino,
-			       e->links, e->flags & F_PMATCH ? "" :
-			       ", none in its parent field's directory (not "
-			       "repaired)");
+			       e->links, ck_parent_known(e) ? "" :
+			       ", and its parent field does not tell which "
+			       "is real (not repaired)");
 		if (e->nlink != ck_expected_nlink(e))
 			ck_err(c, "inode %llu (%s): nlink %u, should be %u", ino,
 			       ck_type(e->mode), e->nlink, ck_expected_nlink(e));
@@ -1083,7 +1093,7 @@ static void ck_dirent_again(struct ck *c, const uint8_t *k, size_t klen,
 	p = tab_find(&c->tab, pino);
 	if (!ck_isdir(ch) || !p || !(p->flags & F_REC))
 		return;
-	if (ch->links > 1 && (ch->flags & F_PMATCH) && pino != ch->parent) {
+	if (ch->links > 1 && ck_parent_known(ch) && pino != ch->parent) {
 		if (ck_dent_add(c, pino, cino, k + 9, klen - 9, true))
 			c->oserr = ENOMEM;
 	} else if ((ch->flags & F_TOP) && ch->links && pino == ch->dparent) {
@@ -1102,8 +1112,10 @@ static int ck_repair(struct ck *c)
 {
 	uint8_t k[FS_KEY_MAX];
 	lsm_batch *b = NULL;
-	int rc = 0;
+	int rc;
 
+	if ((rc = ck_fix_commit(c))) /* the verdicts' fixes */
+		return rc;
 	if (c->multi || c->cycles) {
 		if (!ck_scan(c, FS_K_DIRENT, ck_dirent_again))
 			return c->oserr ? c->oserr : EIO;
