@@ -23,6 +23,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lsm_int.h"
@@ -30,6 +31,7 @@
 struct writer {
 	lsm_batch *batch; /* NULL: a sync or flush request */
 	bool sync;
+	bool reserve;     /* LSM_RESERVE: may use the reserved space */
 	bool force;       /* switch the memtable (lsm_flush) */
 	bool done;
 	int rc;
@@ -71,6 +73,15 @@ struct lsm_db {
 	uint64_t last_seq;          /* mu: newest sequence visible */
 	struct lsm_snapshot snaps;  /* mu: list head (sentinel) */
 	int bg_error;               /* mu: latched, fails later writes */
+	/* A full disk is not latched: writes get LSM_ENOSPC while the free
+	 * space is below reserve (checked every MiB of log, and at every
+	 * write once low), and a background job that met ENOSPC is retried
+	 * a second later. */
+	uint64_t reserve;           /* const after open */
+	bool nospc;                 /* mu: free space below reserve */
+	bool bg_nospc;              /* mu: the last background job met ENOSPC */
+	uint64_t bg_retry_us;       /* mu: when to retry it */
+	uint64_t since_check;       /* mu: log bytes since the last statvfs */
 	bool closing;               /* mu */
 	bool bg_busy;               /* mu: a job is running */
 	struct manual *manual;      /* mu: pending manual compaction */
@@ -395,6 +406,8 @@ static int flush_imm(lsm_db *db)
 	db->st.flushes++;
 	delete_obsolete(db);
 out:
+	if (rc == LSM_ENOSPC)
+		delete_obsolete(db); /* the table that did not fit */
 	lsm_edit_free(&e);
 	return rc;
 }
@@ -575,7 +588,7 @@ out:
 	for (uint64_t *p = s.outputs; p < s.outputs + s.noutputs; p++)
 		pending_remove(db, *p);
 	free(s.outputs);
-	if (!rc)
+	if (!rc || rc == LSM_ENOSPC) /* ENOSPC: drop the outputs written */
 		delete_obsolete(db);
 	lsm_edit_free(&e);
 	return rc;
@@ -627,6 +640,22 @@ static int bg_job(lsm_db *db)
 	return rc;
 }
 
+/* Waits on bg_work until the monotonic time us.  Requires db->mu. */
+static void wait_until(lsm_db *db, uint64_t us)
+{
+	struct timespec ts;
+	uint64_t left = us - lsm_now_us();
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += left / 1000000;
+	ts.tv_nsec += (left % 1000000) * 1000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&db->bg_work, &db->mu, &ts);
+}
+
 static void *bg_main(void *arg)
 {
 	lsm_db *db = arg;
@@ -638,10 +667,20 @@ static void *bg_main(void *arg)
 			pthread_cond_wait(&db->bg_work, &db->mu);
 		if (db->closing)
 			break;
+		if (db->bg_nospc && lsm_now_us() < db->bg_retry_us) {
+			wait_until(db, db->bg_retry_us);
+			continue;
+		}
 		db->bg_busy = true;
 		rc = bg_job(db);
 		db->bg_busy = false;
-		if (rc) {
+		db->bg_nospc = rc == LSM_ENOSPC;
+		if (rc == LSM_ENOSPC) {
+			db->nospc = true;
+			db->bg_retry_us = lsm_now_us() + 1000000;
+			fprintf(stderr, "lsm: disk full, retrying in 1 s: %s\n",
+				lsm_last_error());
+		} else if (rc) {
 			latch_error(db, rc);
 			if (db->manual) {
 				db->manual->done = true;
@@ -720,7 +759,7 @@ fail:
  * slows writes by 1 ms when level 0 fills, waits when it is full or when
  * the previous memtable is still being flushed.  Requires db->mu and the
  * queue head. */
-static int make_room(lsm_db *db, bool force)
+static int make_room(lsm_db *db, bool force, bool reserve)
 {
 	bool allow_delay = !force;
 	struct lsm_version *v;
@@ -742,6 +781,17 @@ static int make_room(lsm_db *db, bool force)
 		} else if (!force &&
 			   lsm_mem_usage(db->mem) < db->opt.write_buffer_size) {
 			return LSM_OK;
+		} else if ((db->imm || (v->nfiles[0] >= db->opt.l0_stop_trigger &&
+					!db->opt.no_background)) &&
+			   db->bg_nospc) {
+			/* The flush or compaction that would make room cannot
+			 * run on a full disk: a write that frees space may
+			 * overfill the memtable, others fail. */
+			if (reserve && lsm_mem_usage(db->mem) <
+					       2 * db->opt.write_buffer_size)
+				return LSM_OK;
+			return LSM_ERR(LSM_ENOSPC, "%s: disk full (%s)",
+				       db->dir, "flush is waiting for space");
 		} else if (db->imm) {
 			stall(db);
 		} else if (v->nfiles[0] >= db->opt.l0_stop_trigger &&
@@ -755,6 +805,24 @@ static int make_room(lsm_db *db, bool force)
 	}
 }
 
+/* Refuses a write that does not free space while the disk's free space
+ * is below the reserve.  Requires db->mu and the queue head. */
+static int space_check(lsm_db *db, bool reserve)
+{
+	uint64_t nfree;
+
+	if (!db->nospc && db->since_check < (1u << 20))
+		return LSM_OK;
+	db->since_check = 0;
+	if (!db->env->disk_free(db->env, db->dir, &nfree))
+		db->nospc = nfree < db->reserve;
+	if (db->nospc && !reserve)
+		return LSM_ERR(LSM_ENOSPC,
+			       "%s: disk full (%llu bytes kept free for compaction)",
+			       db->dir, (unsigned long long)db->reserve);
+	return LSM_OK;
+}
+
 /* Gathers the batches of the writers after the head into db->group.
  * Returns the last writer of the group.  Requires db->mu. */
 static struct writer *build_group(lsm_db *db, lsm_batch **out)
@@ -764,7 +832,7 @@ static struct writer *build_group(lsm_db *db, lsm_batch **out)
 	size_t max = size <= (128 << 10) ? size + (128 << 10) : 1 << 20;
 	lsm_batch *result = first->batch;
 
-	for (w = first->next; w; w = w->next) {
+	for (w = first->next; w && !db->nospc; w = w->next) {
 		if (w->force || (w->sync && !first->sync))
 			break;
 		if (w->batch) {
@@ -805,7 +873,7 @@ static int commit_group(lsm_db *db, lsm_batch *b, bool sync, int nbatches)
 {
 	uint64_t seq = db->last_seq + 1;
 	struct mem_ins mi = {db->mem, seq};
-	bool has_ops = b && b->count;
+	bool has_ops = b && b->count, appended = !has_ops;
 	int rc = LSM_OK;
 
 	pthread_mutex_unlock(&db->mu);
@@ -813,6 +881,7 @@ static int commit_group(lsm_db *db, lsm_batch *b, bool sync, int nbatches)
 		if (!(rc = lsm_wal_encode(&db->frame, seq, b)))
 			rc = lsm_wal_append(db->wal, db->frame.data,
 					    db->frame.len);
+		appended = !rc;
 	}
 	if (!rc && sync)
 		rc = lsm_wal_sync(db->wal);
@@ -820,11 +889,16 @@ static int commit_group(lsm_db *db, lsm_batch *b, bool sync, int nbatches)
 		rc = lsm_batch_foreach(b->ops.data, b->ops.len, b->count,
 				       mem_insert_op, &mi);
 	pthread_mutex_lock(&db->mu);
+	if (rc == LSM_ENOSPC && !appended) {
+		db->nospc = true; /* the log is intact (wal.c): not latched */
+		return rc;
+	}
 	if (rc) {
 		latch_error(db, rc);
 		return rc;
 	}
 	if (has_ops) {
+		db->since_check += db->frame.len;
 		db->last_seq = seq + b->count - 1;
 		db->st.wal_bytes += db->frame.len;
 		db->st.wal_records++;
@@ -857,7 +931,9 @@ static int write_queued(lsm_db *db, struct writer *w)
 		rc = w->rc;
 		goto out;
 	}
-	rc = make_room(db, w->force);
+	rc = space_check(db, w->reserve || w->force || !w->batch);
+	if (!rc)
+		rc = make_room(db, w->force, w->reserve);
 	if (!rc && !w->force) {
 		last = build_group(db, &b);
 		int nbatches = 0;
@@ -894,7 +970,8 @@ out:
 
 int lsm_write(lsm_db *db, lsm_batch *b, int flags)
 {
-	struct writer w = {.batch = b, .sync = flags & LSM_SYNC};
+	struct writer w = {.batch = b, .sync = flags & LSM_SYNC,
+			   .reserve = flags & LSM_RESERVE};
 
 	if (!b)
 		return LSM_ERR(LSM_EINVAL, "no batch");
@@ -1140,10 +1217,13 @@ int lsm_flush(lsm_db *db)
 	int rc = write_queued(db, &w);
 
 	pthread_mutex_lock(&db->mu);
-	while (!rc && db->imm && !db->bg_error)
+	while (!rc && db->imm && !db->bg_error && !db->bg_nospc)
 		pthread_cond_wait(&db->bg_done, &db->mu);
 	if (!rc && db->bg_error)
 		rc = LSM_ERR(LSM_EREADONLY, "store stopped by an earlier error");
+	else if (!rc && db->imm)
+		rc = LSM_ERR(LSM_ENOSPC, "%s: disk full, flush postponed",
+			     db->dir);
 	pthread_mutex_unlock(&db->mu);
 	return rc;
 }
@@ -1165,13 +1245,16 @@ static int compact_level(lsm_db *db, int level, const void *start, size_t slen,
 	if (!db->bg_error) {
 		db->manual = &m;
 		pthread_cond_signal(&db->bg_work);
-		while (!m.done && !db->bg_error)
+		while (!m.done && !db->bg_error && !db->bg_nospc)
 			pthread_cond_wait(&db->bg_done, &db->mu);
 	}
 	if (db->manual == &m)
 		db->manual = NULL;
 	if (db->bg_error)
 		rc = LSM_ERR(LSM_EREADONLY, "store stopped by an earlier error");
+	else if (!m.done)
+		rc = LSM_ERR(LSM_ENOSPC, "%s: disk full, compaction postponed",
+			     db->dir);
 	pthread_mutex_unlock(&db->mu);
 out:
 	lsm_buf_free(&m.start);
@@ -1400,11 +1483,23 @@ static int db_init(lsm_db *db, const char *dir, const struct lsm_options *opt)
 		lsm_options_init(&db->opt);
 	if ((rc = check_options(&db->opt)))
 		return rc;
+	db->reserve = db->opt.reserve_bytes;
+	if (!db->reserve) {
+		db->reserve = 4 * (uint64_t)db->opt.write_buffer_size;
+		if (db->reserve < (16u << 20))
+			db->reserve = 16u << 20;
+	}
 	db->env = db->opt.env ? db->opt.env : lsm_env_posix();
 	if (!(db->dir = strdup(dir)))
 		return LSM_ERR(LSM_ENOMEM, "out of memory");
 	pthread_mutex_init(&db->mu, NULL);
-	pthread_cond_init(&db->bg_work, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&db->bg_work, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	pthread_cond_init(&db->bg_done, NULL);
 	db->snaps.next = db->snaps.prev = &db->snaps;
 	atomic_init(&db->bloom_skips, 0);

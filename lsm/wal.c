@@ -121,7 +121,14 @@ int lsm_wal_append(lsm_wal *w, const void *frame, size_t n)
 		return LSM_ERR(w->err, "%s: log stopped by an earlier error",
 			       w->path);
 	if ((rc = w->env->append(w->env, w->file, frame, n))) {
-		w->err = rc;
+		uint64_t size = 0;
+
+		/* A full disk that left the log as it was (the env cuts a
+		 * partial append back) is no damage: later appends may work
+		 * once space is freed.  Anything else stops the log. */
+		if (rc != LSM_ENOSPC ||
+		    w->env->size(w->env, w->file, &size) || size != w->size)
+			w->err = rc;
 		return rc;
 	}
 	w->size += n;
