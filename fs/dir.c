@@ -382,7 +382,7 @@ static int dir_remove(struct fs *fs, uint64_t parent, const char *name, bool dir
 	    (rc = fs_inode_put_rec(b, &ia, v[1])) ||
 	    (ia.nlink == 0 && (rc = orphan_put(b, ino))) ||
 	    (rc = fs_inode_put_rec(b, &pa, v[0])) ||
-	    (rc = fs_commit(fs, b)))
+	    (rc = fs_commit_freeing(fs, b)))
 		goto out;
 	v[0]->a = pa;
 	v[1]->a = ia;
@@ -525,7 +525,7 @@ static int rename_apply(struct fs *fs, struct rename_args *r,
 	    (rc = fs_inode_put_rec(b, &as, v[2])) ||
 	    (v[3] && (rc = fs_inode_put_rec(b, &ad, v[3]))) ||
 	    (v[3] && ad.nlink == 0 && (rc = orphan_put(b, r->d))) ||
-	    (rc = fs_commit(fs, b)))
+	    (rc = fs_commit_freeing(fs, b)))
 		goto out;
 	v[0]->a = a1;
 	if (v[1] != v[0])

@@ -307,14 +307,14 @@ static int trunc_data(struct fs *fs, struct fs_inode *ip, uint64_t newsize,
 			goto out;
 		a->stored -= vl < a->stored ? vl : a->stored;
 		if (lsm_batch_count(del) >= 4096) {
-			if ((rc = fs_commit(fs, del)))
+			if ((rc = fs_commit_freeing(fs, del)))
 				goto out;
 			lsm_batch_clear(del);
 		}
 	}
 	if ((rc = fs_errno(lsm_iter_status(it))))
 		goto out;
-	if (lsm_batch_count(del) && (rc = fs_commit(fs, del)))
+	if (lsm_batch_count(del) && (rc = fs_commit_freeing(fs, del)))
 		goto out;
 	if (newsize % cs) {
 		if (!(data = malloc(cs))) {

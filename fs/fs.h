@@ -206,6 +206,7 @@ int fs_statfs(struct fs *fs, struct statvfs *st);
 int fs_sync(struct fs *fs);
 /* lsm_write of b with fs->wflags, mapped to an errno. */
 int fs_commit(struct fs *fs, lsm_batch *b);
+int fs_commit_freeing(struct fs *fs, lsm_batch *b);
 
 /* ======================================================================
  * inode.c

@@ -350,7 +350,7 @@ static int purge_prefix(struct fs *fs, lsm_batch *b, uint8_t tag, uint64_t ino)
 		if ((rc = fs_errno(lsm_batch_delete(b, k, klen))))
 			goto out;
 		if (lsm_batch_count(b) >= 4096) {
-			if ((rc = fs_commit(fs, b)))
+			if ((rc = fs_commit_freeing(fs, b)))
 				goto out;
 			lsm_batch_clear(b);
 		}
@@ -377,7 +377,7 @@ int fs_inode_purge(struct fs *fs, uint64_t ino)
 		goto out;
 	if ((rc = fs_errno(lsm_batch_delete(b, k, fs_key_orphan(k, ino)))))
 		goto out;
-	rc = fs_commit(fs, b);
+	rc = fs_commit_freeing(fs, b);
 out:
 	lsm_batch_destroy(b);
 	return rc;

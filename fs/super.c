@@ -25,6 +25,14 @@ int fs_commit(struct fs *fs, lsm_batch *b)
 	return fs_errno(lsm_write(fs->db, b, fs->wflags));
 }
 
+/* For changes that free space (unlink, rmdir, rename, truncation, purge):
+ * they may use the space the store keeps free, so that a full disk can be
+ * emptied. */
+int fs_commit_freeing(struct fs *fs, lsm_batch *b)
+{
+	return fs_errno(lsm_write(fs->db, b, fs->wflags | LSM_RESERVE));
+}
+
 int fs_sync(struct fs *fs)
 {
 	if (fs->cfg.sync == FS_SYNC_NONE)
