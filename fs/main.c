@@ -457,6 +457,10 @@ int main(int argc, char **argv)
 	}
 	if ((orc = fs_open(&cfg, &fs, msg, sizeof(msg)))) {
 		fprintf(stderr, "lsmfs: %s\n", msg);
+		if (orc == FS_OPEN_CORRUPT && !cfg.salvage && strstr(msg, ".log:"))
+			fprintf(stderr, "lsmfs: lsmfs fsck %s tells more; -o "
+				"ro,salvage mounts it, dropping the damaged log "
+				"from the damage on\n", o.store);
 		daemon_ready(ready_fd, 1);
 		goto out;
 	}
