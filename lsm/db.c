@@ -82,6 +82,9 @@ struct lsm_db {
 	bool bg_nospc;              /* mu: the last background job met ENOSPC */
 	uint64_t bg_retry_us;       /* mu: when to retry it */
 	uint64_t since_check;       /* mu: log bytes since the last statvfs */
+	bool space_compact;         /* mu: compact everything to drop what
+				       deletions freed (set by a flush on a
+				       full disk) */
 	bool closing;               /* mu */
 	bool bg_busy;               /* mu: a job is running */
 	struct manual *manual;      /* mu: pending manual compaction */
@@ -404,6 +407,8 @@ static int flush_imm(lsm_db *db)
 	lsm_mem_unref(db->imm);
 	db->imm = NULL;
 	db->st.flushes++;
+	if (db->nospc && !db->opt.no_background)
+		db->space_compact = true;
 	delete_obsolete(db);
 out:
 	if (rc == LSM_ENOSPC)
@@ -609,19 +614,43 @@ static bool needs_compaction(lsm_db *db)
 static bool has_work(lsm_db *db)
 {
 	return (db->imm && !db->opt.no_background) || db->manual ||
-	       needs_compaction(db);
+	       db->space_compact || needs_compaction(db);
 }
 
 /* One job: a flush, a step of manual compaction, or a compaction. */
+/* On a full disk, space comes back only when compaction drops deleted
+ * data: push everything down to the deepest level, one level at a time.
+ * Returns the next step, or NULL when the data sits in one level.
+ * Requires db->mu. */
+static struct lsm_compaction *space_compaction(lsm_db *db)
+{
+	struct lsm_version *v = lsm_vset_current(db->vs);
+	int deepest = 0;
+
+	for (int l = 0; l < LSM_MAX_LEVELS; l++)
+		if (v->nfiles[l])
+			deepest = l;
+	for (int l = 0; l < deepest; l++)
+		if (v->nfiles[l])
+			return lsm_vset_compact_range(db->vs, l, NULL, 0, NULL, 0);
+	return NULL;
+}
+
 static int bg_job(lsm_db *db)
 {
-	struct lsm_compaction *c;
+	struct lsm_compaction *c = NULL;
 	struct manual *m = db->manual;
 	int rc;
 
 	if (db->imm)
 		return flush_imm(db);
-	if (m) {
+	if (!m && db->space_compact && !(c = space_compaction(db))) {
+		db->space_compact = false;
+		return LSM_OK;
+	}
+	if (c) {
+		/* picked above */
+	} else if (m) {
 		c = lsm_vset_compact_range(db->vs, m->level,
 					   m->has_start ? m->start.data : NULL,
 					   m->start.len,
