@@ -511,7 +511,9 @@ struct fail_env {
 	lsm_env env;
 	lsm_env *base;
 	int appends;   /* appends that reached the base env */
-	int fail_next; /* fail the next append (once) */
+	int fail_next; /* fail the next append (once) with fail_rc */
+	int fail_rc;
+	int partial;   /* the failing append writes its first byte first */
 };
 
 static int fe_open(lsm_env *e, const char *path, int flags, lsm_file **out)
@@ -527,7 +529,9 @@ static int fe_append(lsm_env *e, lsm_file *f, const void *buf, size_t n)
 
 	if (fe->fail_next) {
 		fe->fail_next = 0;
-		return LSM_ERR(LSM_ENOSPC, "injected append failure");
+		if (fe->partial)
+			fe->base->append(fe->base, f, buf, 1);
+		return LSM_ERR(fe->fail_rc, "injected append failure");
 	}
 	fe->appends++;
 	return fe->base->append(fe->base, f, buf, n);
@@ -540,6 +544,13 @@ static int fe_sync(lsm_env *e, lsm_file *f)
 	return fe->base->sync(fe->base, f);
 }
 
+static int fe_size(lsm_env *e, lsm_file *f, uint64_t *size)
+{
+	struct fail_env *fe = (struct fail_env *)e;
+
+	return fe->base->size(fe->base, f, size);
+}
+
 static int fe_close(lsm_env *e, lsm_file *f)
 {
 	struct fail_env *fe = (struct fail_env *)e;
@@ -547,36 +558,75 @@ static int fe_close(lsm_env *e, lsm_file *f)
 	return fe->base->close(fe->base, f);
 }
 
-static void test_append_error_latched(void **state)
+/* Appends through a fail_env whose next append fails with rc (writing one
+ * byte first when partial); returns the log, one good frame in it. */
+static lsm_wal *latch_setup(struct fx *fx, struct fail_env *fe,
+			    struct lsm_buf *frame, int rc, int partial)
 {
-	struct fx *fx = *state;
-	struct fail_env fe = { .base = fx->env };
-	struct lsm_buf frame = { 0 };
 	lsm_batch *b = NULL;
 	lsm_wal *w = NULL;
 
-	fe.env.open = fe_open;
-	fe.env.append = fe_append;
-	fe.env.sync = fe_sync;
-	fe.env.close = fe_close;
+	fe->base = fx->env;
+	fe->env.open = fe_open;
+	fe->env.append = fe_append;
+	fe->env.sync = fe_sync;
+	fe->env.size = fe_size;
+	fe->env.close = fe_close;
 	assert_int_equal(lsm_batch_create(&b), LSM_OK);
 	assert_int_equal(lsm_batch_put(b, "k", 1, "v", 1), LSM_OK);
-	assert_int_equal(lsm_wal_encode(&frame, 1, b), LSM_OK);
-	assert_int_equal(lsm_wal_create(&fe.env, fx->path, &w), LSM_OK);
+	assert_int_equal(lsm_wal_encode(frame, 1, b), LSM_OK);
+	lsm_batch_destroy(b);
+	assert_int_equal(lsm_wal_create(&fe->env, fx->path, &w), LSM_OK);
+	assert_int_equal(lsm_wal_append(w, frame->data, frame->len), LSM_OK);
+	assert_int_equal(lsm_wal_sync(w), LSM_OK);
+	fe->fail_next = 1;
+	fe->fail_rc = rc;
+	fe->partial = partial;
+	assert_int_equal(lsm_wal_append(w, frame->data, frame->len), rc);
+	return w;
+}
+
+/* An I/O error, or ENOSPC that left part of a frame behind, stops the log:
+ * nothing more reaches the file. */
+static void test_append_error_latched(void **state)
+{
+	struct fx *fx = *state;
+	struct fail_env fe = { 0 };
+	struct lsm_buf frame = { 0 };
+	lsm_wal *w;
+
+	for (int partial = 0; partial < 2; partial++) {
+		int rc = partial ? LSM_ENOSPC : LSM_EIO;
+
+		memset(&fe, 0, sizeof(fe));
+		w = latch_setup(fx, &fe, &frame, rc, partial);
+		assert_int_equal(lsm_wal_append(w, frame.data, frame.len), rc);
+		assert_non_null(strstr(lsm_last_error(), fx->path));
+		assert_int_equal(lsm_wal_sync(w), rc);
+		assert_int_equal(fe.appends, 1);
+		assert_int_equal(lsm_wal_size(w), frame.len);
+		assert_int_equal(lsm_wal_close(w), LSM_OK);
+		assert_int_equal(file_size(fx->path), frame.len + partial);
+	}
+	lsm_buf_free(&frame);
+}
+
+/* ENOSPC that left the log as it was is not latched: once space is back
+ * the next append works and the log replays both records. */
+static void test_append_enospc_recovers(void **state)
+{
+	struct fx *fx = *state;
+	struct fail_env fe = { 0 };
+	struct lsm_buf frame = { 0 };
+	lsm_wal *w = latch_setup(fx, &fe, &frame, LSM_ENOSPC, 0);
+
 	assert_int_equal(lsm_wal_append(w, frame.data, frame.len), LSM_OK);
 	assert_int_equal(lsm_wal_sync(w), LSM_OK);
-	fe.fail_next = 1;
-	assert_int_equal(lsm_wal_append(w, frame.data, frame.len), LSM_ENOSPC);
-	/* latched: nothing more reaches the file */
-	assert_int_equal(lsm_wal_append(w, frame.data, frame.len), LSM_ENOSPC);
-	assert_non_null(strstr(lsm_last_error(), fx->path));
-	assert_int_equal(lsm_wal_sync(w), LSM_ENOSPC);
-	assert_int_equal(fe.appends, 1);
-	assert_int_equal(lsm_wal_size(w), frame.len);
+	assert_int_equal(fe.appends, 2);
+	assert_int_equal(lsm_wal_size(w), 2 * frame.len);
 	assert_int_equal(lsm_wal_close(w), LSM_OK);
-	assert_int_equal(file_size(fx->path), frame.len);
+	assert_int_equal(file_size(fx->path), 2 * frame.len);
 	lsm_buf_free(&frame);
-	lsm_batch_destroy(b);
 }
 
 int main(void)
@@ -593,6 +643,7 @@ int main(void)
 		T(test_undecodable_payload),
 		T(test_fn_error_stops),
 		T(test_append_error_latched),
+		T(test_append_enospc_recovers),
 	};
 #undef T
 
