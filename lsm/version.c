@@ -27,6 +27,8 @@
  *         magic:uint          0x6c736d6d ("lsmm")
  *         version:uint        LSM_MANIFEST_VERSION = 1
  *         next_file_num:uint  every file number in use is below it
+ *                             (2 .. 2^56 - 1, so that the counter
+ *                             can never wrap)
  *         last_seq:uint       newest sequence number the state covers
  *                             (<= 2^56 - 1)
  *         log_num:uint        logs numbered below it are obsolete
@@ -789,7 +791,10 @@ static int manifest_decode(const char *path, const uint8_t *p, size_t n,
 		d.item_off = 0;
 		return mdec_bad(path, &d, "wrong number of manifest fields");
 	}
-	if (!mdec_uint(&d, &ms->next_file_num) || ms->next_file_num < 2)
+	/* Bounded: a counter near 2^64 would wrap after a few files and name
+	 * a manifest 0, which CURRENT cannot hold. */
+	if (!mdec_uint(&d, &ms->next_file_num) || ms->next_file_num < 2 ||
+	    ms->next_file_num > LSM_SEQ_MAX)
 		return mdec_bad(path, &d, "bad next file number");
 	if (!mdec_uint(&d, &ms->last_seq) || ms->last_seq > LSM_SEQ_MAX)
 		return mdec_bad(path, &d, "bad last sequence number");

@@ -655,6 +655,19 @@ static void test_manifest_oversized_lengths(void **state)
 	assert_int_equal(lsm_buf_append(&p, "b\1\0\0\0\0\0\0\0", 9), 0);
 	expect_manifest(fx, &p, 0, LSM_ECORRUPT, "largest key");
 
+	/* a next file number past 2^56 - 1 (a counter that could wrap) */
+	for (int i = 0; i < 2; i++) {
+		lsm_buf_clear(&p);
+		put_head(&p, 4, 6);
+		put_head(&p, 0, 0x6c736d6d);
+		put_head(&p, 0, 1);
+		put_head(&p, 0, i ? UINT64_MAX : LSM_SEQ_MAX + 1);
+		put_head(&p, 0, 7);
+		put_head(&p, 0, 3);
+		put_head(&p, 4, 0);
+		expect_manifest(fx, &p, 0, LSM_ECORRUPT, "next file number");
+	}
+
 	/* a table number, a level and a size of 2^64 - 1 */
 	manifest_head(&p, 1);
 	put_head(&p, 4, 1);
