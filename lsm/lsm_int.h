@@ -40,6 +40,9 @@
 
 /* CRC32C (Castagnoli) of buf, continuing from crc (0 to start). */
 uint32_t lsm_crc32c(uint32_t crc, const void *buf, size_t n);
+/* The same in portable C (lsm_crc32c uses the SSE4.2 instruction when the
+ * processor has it and LSM_CRC_SOFTWARE is not set). */
+uint32_t lsm_crc32c_sw(uint32_t crc, const void *buf, size_t n);
 
 static inline void lsm_put_u32le(uint8_t *p, uint32_t v)
 {
