@@ -283,6 +283,60 @@ static const uint8_t *manifest_bytes(struct lsm_vset *vs, size_t *size)
 	return fuzz_env_get(path, size);
 }
 
+/* CBOR head of major type major and argument v, shortest form. */
+static void cbor_head(struct lsm_buf *b, int major, uint64_t v)
+{
+	uint8_t h[9];
+	int len = v < 24 ? 0 : v <= 0xff ? 1 : v <= 0xffff ? 2
+		  : v <= 0xffffffffu ? 4 : 8;
+
+	h[0] = (uint8_t)(major << 5 | (len == 0 ? v : len == 1 ? 24
+				       : len == 2 ? 25 : len == 4 ? 26 : 27));
+	for (int i = 0; i < len; i++)
+		h[1 + i] = (uint8_t)(v >> (8 * (len - 1 - i)));
+	must(lsm_buf_append(b, h, 1 + (size_t)len), "append");
+}
+
+/* A hand-made manifest with numbers of every width (8-byte heads near
+ * the limits), so that the fuzzer starts from them. */
+static void manifest_bignums(bool fake)
+{
+	struct lsm_buf p = { 0 }, f = { 0 }, ik = { 0 };
+	uint8_t h[LSM_FRAME_HDR];
+
+	cbor_head(&p, 4, 6);
+	cbor_head(&p, 0, 0x6c736d6d);
+	cbor_head(&p, 0, 1);
+	cbor_head(&p, 0, LSM_SEQ_MAX - 20);  /* next_file_num */
+	cbor_head(&p, 0, LSM_SEQ_MAX);       /* last_seq */
+	cbor_head(&p, 0, UINT64_C(1) << 40); /* log_num */
+	cbor_head(&p, 4, 2);
+	for (int i = 0; i < 2; i++) {
+		cbor_head(&p, 4, 5);
+		cbor_head(&p, 0, (uint64_t)(i ? 1 : LSM_MAX_LEVELS - 1));
+		cbor_head(&p, 0, (LSM_SEQ_MAX - 30) + (uint64_t)i);
+		cbor_head(&p, 0, UINT64_MAX);
+		must(lsm_ikey_make(&ik, i ? "k" : "a", 1, LSM_SEQ_MAX,
+				   LSM_KIND_DEL), "ikey");
+		cbor_head(&p, 2, ik.len);
+		must(lsm_buf_append(&p, ik.data, ik.len), "append");
+		must(lsm_ikey_make(&ik, i ? "z" : "b", 1, 0, LSM_KIND_VAL),
+		     "ikey");
+		cbor_head(&p, 2, ik.len);
+		must(lsm_buf_append(&p, ik.data, ik.len), "append");
+	}
+	fuzz_fake_crc = fake;
+	lsm_put_u32le(h, (uint32_t)p.len);
+	lsm_put_u32le(h + 4, lsm_crc32c(0, p.data, p.len));
+	must(lsm_buf_append(&f, h, sizeof(h)), "append");
+	must(lsm_buf_append(&f, p.data, p.len), "append");
+	seed("manifest", fake ? "bignums-fakecrc" : "bignums-crc", fake,
+	     f.data, f.len);
+	lsm_buf_free(&p);
+	lsm_buf_free(&f);
+	lsm_buf_free(&ik);
+}
+
 static void gen_manifest(void)
 {
 	for (int fake = 0; fake <= 1; fake++) {
@@ -327,6 +381,8 @@ static void gen_manifest(void)
 		}
 		lsm_vset_close(vs);
 	}
+	manifest_bignums(false);
+	manifest_bignums(true);
 	fuzz_fake_crc = false;
 	fuzz_env_reset();
 }
