@@ -154,6 +154,7 @@ for ((R = 1; R <= ROUNDS; R++)); do
 	WPID=$!
 	sleep "$((DELAY_MS / 1000)).$(printf '%03d' $((DELAY_MS % 1000)))"
 	pid_alive "$WPID" || note "round $R: the workload ended before the crash"
+	pid_alive "$DPID" || not_ok "round $R seed=$SEED: the daemon died by itself before the $MODE"
 	cut_daemon "$DPID" "$WPID"
 	wait "$WPID"
 	WRC=$?
