@@ -318,7 +318,7 @@ int fs_dir_link(struct fs *fs, uint64_t ino, uint64_t newparent,
 		goto out;
 	v[0]->a = ia;
 	v[1]->a = pa;
-	fs_attr_to_stat(&ia, st);
+	fs_inode_stat_locked(v[0], st);
 	fs_inode_unlock_n(v, 2);
 	locked = false;
 	fs_inode_lookup_inc(fs, v[0]);

@@ -429,7 +429,7 @@ int fs_file_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino,
 	if ((rc = fs_inode_put_rec(b, &a, ip)) || (rc = fs_commit(fs, b)))
 		goto out;
 	ip->a = a;
-	fs_attr_to_stat(&a, out);
+	fs_inode_stat_locked(ip, out);
 out:
 	pthread_mutex_unlock(&ip->mu);
 	fs_inode_put(fs, ip);

@@ -263,8 +263,11 @@ int fs_inode_put_rec(lsm_batch *b, const struct fs_attr *a,
  * orphan record), in several batches if needed. */
 int fs_inode_purge(struct fs *fs, uint64_t ino);
 void fs_attr_to_stat(const struct fs_attr *a, struct stat *st);
-/* Copies ip's attributes into st (takes ip->mu). */
+/* Copies ip's attributes into st (takes ip->mu); st_blocks includes
+ * the write buffer. */
 void fs_inode_stat(struct fs_inode *ip, struct stat *st);
+/* The same with ip->mu held. */
+void fs_inode_stat_locked(const struct fs_inode *ip, struct stat *st);
 void fs_now(int64_t *sec, uint32_t *nsec);
 /* Locks up to n distinct inodes in ascending inode order (NULLs and
  * duplicates skipped); unlock in any order with fs_inode_unlock_n. */
@@ -375,6 +378,10 @@ int fs_xattr_get(struct fs *fs, uint64_t ino, const char *name, void *buf,
 		 size_t size, size_t *len);
 int fs_xattr_list(struct fs *fs, uint64_t ino, char *buf, size_t size,
 		  size_t *len);
+/* The same for the caller ctx (NULL: everything): trusted.* names are
+ * left out for callers other than root. */
+int fs_xattr_list_for(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino,
+		      char *buf, size_t size, size_t *len);
 int fs_xattr_remove(struct fs *fs, uint64_t ino, const char *name);
 /* chmod of an inode with a stored access ACL: adds to b the ACL with its
  * owner, mask (or group) and other entries set from mode. */

@@ -54,10 +54,23 @@ void fs_attr_to_stat(const struct fs_attr *a, struct stat *st)
 	st->st_ctim.tv_nsec = a->ctime_ns;
 }
 
+void fs_inode_stat_locked(const struct fs_inode *ip, struct stat *st)
+{
+	struct fs_attr a = ip->a;
+
+	/* a.stored counts what reached the store; buffered bytes count too,
+	 * or a file being written shows st_blocks 0 with a size, which
+	 * tools take for a file of holes. */
+	for (uint32_t i = 0; i < ip->nwb; i++)
+		if (ip->wb[i].len > ip->wb[i].oldlen)
+			a.stored += ip->wb[i].len - ip->wb[i].oldlen;
+	fs_attr_to_stat(&a, st);
+}
+
 void fs_inode_stat(struct fs_inode *ip, struct stat *st)
 {
 	pthread_mutex_lock(&ip->mu);
-	fs_attr_to_stat(&ip->a, st);
+	fs_inode_stat_locked(ip, st);
 	pthread_mutex_unlock(&ip->mu);
 }
 

@@ -228,14 +228,16 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	reply_entry(req, err, &st);
 }
 
-/* O_TRUNC reaches open only with atomic_o_trunc; otherwise the kernel
- * sent a setattr before. */
+/* O_TRUNC reaches open only with atomic_o_trunc (libfuse's default);
+ * otherwise the kernel sent a setattr before.  Linux truncates on
+ * O_RDONLY | O_TRUNC too (the kernel checked write permission), so the
+ * access mode does not matter. */
 static int open_trunc(fuse_req_t req, fuse_ino_t ino, int flags)
 {
 	struct fs_ctx ctx = ctx_of(req);
 	struct stat attr, st;
 
-	if (!(flags & O_TRUNC) || (flags & O_ACCMODE) == O_RDONLY)
+	if (!(flags & O_TRUNC))
 		return 0;
 	memset(&attr, 0, sizeof(attr));
 	return fs_file_setattr(fs_of(req), &ctx, ino, &attr, FS_SET_SIZE, &st);
@@ -489,6 +491,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	struct fs_ctx ctx = ctx_of(req);
 	char *buf = size ? malloc(size) : NULL;
 	size_t len = 0;
 	int err;
@@ -497,7 +500,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	err = fs_xattr_list(fs_of(req), ino, buf, size, &len);
+	err = fs_xattr_list_for(fs_of(req), &ctx, ino, buf, size, &len);
 	if (err)
 		fuse_reply_err(req, err);
 	else if (size == 0)

@@ -20,6 +20,10 @@
 
 #include "fs.h"
 
+#define ACL_NAME "system.posix_acl_access"
+#define ACL_DEFAULT_NAME "system.posix_acl_default"
+#define TRUSTED_PREFIX "trusted."
+
 static int check_xname(const char *name, size_t *nlen)
 {
 	*nlen = strlen(name);
@@ -28,6 +32,26 @@ static int check_xname(const char *name, size_t *nlen)
 	if (*nlen > FS_XATTR_NAME_MAX)
 		return ERANGE;
 	return 0;
+}
+
+/* The namespaces of a local filesystem.  FUSE passes any name through,
+ * so, as ext4 and tmpfs do, setting a name of another namespace is
+ * EOPNOTSUPP and a bare prefix ("user.") EINVAL.  (Only set checks: a
+ * name stored by an older version can still be read and removed.) */
+static const char *const xattr_prefixes[] = {"user.", TRUSTED_PREFIX,
+					     "security.", NULL};
+
+static int check_xnamespace(const char *name, size_t nlen)
+{
+	if (!strcmp(name, ACL_NAME) || !strcmp(name, ACL_DEFAULT_NAME))
+		return 0;
+	for (const char *const *p = xattr_prefixes; *p; p++) {
+		size_t plen = strlen(*p);
+
+		if (!strncmp(name, *p, plen))
+			return nlen > plen ? 0 : EINVAL;
+	}
+	return EOPNOTSUPP;
 }
 
 /* ip->mu held.  0 if present, ENODATA if absent, or an error. */
@@ -46,7 +70,6 @@ static int xattr_exists(struct fs *fs, uint64_t ino, const char *name,
 	return fs_errno(rc);
 }
 
-#define ACL_NAME "system.posix_acl_access"
 #define ACL_VERSION 2
 enum { ACL_USER_OBJ = 1, ACL_USER = 2, ACL_GROUP_OBJ = 4, ACL_GROUP = 8,
        ACL_MASK = 16, ACL_OTHER = 32 };
@@ -199,8 +222,13 @@ out:
 int fs_xattr_set(struct fs *fs, uint64_t ino, const char *name,
 		 const void *val, size_t size, int flags)
 {
+	size_t nlen;
+	int rc;
+
 	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		return EINVAL;
+	if ((rc = check_xname(name, &nlen)) || (rc = check_xnamespace(name, nlen)))
+		return rc;
 	return xattr_change(fs, ino, name, val ? val : "", size, flags);
 }
 
@@ -244,6 +272,15 @@ out:
 int fs_xattr_list(struct fs *fs, uint64_t ino, char *buf, size_t size,
 		  size_t *len)
 {
+	return fs_xattr_list_for(fs, NULL, ino, buf, size, len);
+}
+
+int fs_xattr_list_for(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino,
+		      char *buf, size_t size, size_t *len)
+{
+	/* As local filesystems do, trusted.* is listed only to a privileged
+	 * caller (root here; the kernel already hides its values). */
+	bool hide_trusted = ctx && ctx->uid != 0;
 	uint8_t pre[FS_KEY_MAX];
 	size_t plen = fs_key_prefix(pre, FS_K_XATTR, ino), total = 0;
 	lsm_iter *it = NULL;
@@ -258,6 +295,9 @@ int fs_xattr_list(struct fs *fs, uint64_t ino, char *buf, size_t size,
 
 		if (kl <= plen || memcmp(key, pre, plen))
 			break;
+		if (hide_trusted && kl - plen >= strlen(TRUSTED_PREFIX) &&
+		    !memcmp(key + plen, TRUSTED_PREFIX, strlen(TRUSTED_PREFIX)))
+			continue;
 		if (size) {
 			if (total + (kl - plen) + 1 > size) {
 				rc = ERANGE;

@@ -1726,6 +1726,9 @@ static void t_xattr(void)
 	ERR(EOPNOTSUPP, setxattr("f", "nonamespace", "v", 1, 0));
 	ERR(EOPNOTSUPP, setxattr("f", "bogus.name", "v", 1, 0));
 	ERR2(EOPNOTSUPP, ENODATA, getxattr("f", "bogus.name", buf, sizeof(buf)));
+	ERR(EOPNOTSUPP, setxattr("f", "system.other", "v", 1, 0));
+	ERR(EINVAL, setxattr("f", "user.", "v", 1, 0));
+	TRUE(!in_listxattr("f", "bogus.name"));
 	/* remove */
 	s0 = LST("f");
 	tick();
