@@ -341,7 +341,7 @@ static void table_out_free(struct table_out *t)
 }
 
 /* Writes memtable m to a new table and adds it to e at the level chosen
- * against v.  Called with db->mu held; releases it while writing unless
+ * against v (level 0 when v is NULL).  Called with db->mu held; releases it while writing unless
  * this is recovery (no other thread yet). */
 static int write_level0(lsm_db *db, lsm_memtable *m, struct lsm_version *v,
 			struct lsm_edit *e, bool unlock)
@@ -375,7 +375,9 @@ out:
 		pthread_mutex_lock(&db->mu);
 	pending_remove(db, num);
 	if (!rc && f) {
-		level = lsm_version_pick_level(v, f->smallest.data,
+		/* Recovery (v NULL) may write several tables in one edit:
+		 * level 0 is the one level where they may overlap. */
+		level = !v ? 0 : lsm_version_pick_level(v, f->smallest.data,
 					       f->smallest.len - LSM_TRAILER,
 					       f->largest.data,
 					       f->largest.len - LSM_TRAILER);
@@ -1103,6 +1105,7 @@ int lsm_get(lsm_db *db, const lsm_snapshot *snap, const void *key,
 	    size_t klen, void **val, size_t *vlen)
 {
 	struct read_refs r;
+	uint8_t kbuf[256];
 	struct lsm_buf ik = {0}, vbuf = {0};
 	const uint8_t *v;
 	uint64_t skips = 0;
@@ -1113,6 +1116,10 @@ int lsm_get(lsm_db *db, const lsm_snapshot *snap, const void *key,
 	*vlen = 0;
 	if ((rc = check_key(klen)))
 		return rc;
+	if (klen + LSM_TRAILER <= sizeof(kbuf)) { /* no allocation */
+		ik.data = kbuf;
+		ik.cap = sizeof(kbuf);
+	}
 	refs_take(db, snap, &r);
 	if (lsm_mem_get(r.mem, key, klen, r.seq, &kind, &v, vlen) ||
 	    (r.imm && lsm_mem_get(r.imm, key, klen, r.seq, &kind, &v, vlen))) {
@@ -1126,14 +1133,20 @@ int lsm_get(lsm_db *db, const lsm_snapshot *snap, const void *key,
 			     &vbuf, &skips);
 	if (!rc && (!found || kind != LSM_KIND_VAL))
 		rc = LSM_ENOTFOUND;
-	if (!rc)
-		rc = copy_value(vbuf.data, vbuf.len, val, vlen);
+	if (!rc && !vbuf.data) /* an empty value: still a pointer to free */
+		rc = copy_value(NULL, 0, val, vlen);
+	else if (!rc) { /* the value's buffer becomes the caller's */
+		*val = vbuf.data;
+		*vlen = vbuf.len;
+		vbuf.data = NULL;
+	}
 out:
 	if (rc)
 		*vlen = 0;
 	atomic_fetch_add(&db->bloom_skips, skips);
 	refs_drop(db, &r);
-	lsm_buf_free(&ik);
+	if (ik.data != kbuf)
+		lsm_buf_free(&ik);
 	lsm_buf_free(&vbuf);
 	return rc;
 }
@@ -1374,7 +1387,7 @@ static int replay_record(void *ctx, uint64_t seq, const uint8_t *ops,
 	if (lsm_mem_usage(r->mem) < db->opt.write_buffer_size)
 		return LSM_OK;
 	/* A full memtable during recovery goes to a table at once. */
-	rc = write_level0(db, r->mem, lsm_vset_current(db->vs), r->e, false);
+	rc = write_level0(db, r->mem, NULL, r->e, false);
 	lsm_mem_unref(r->mem);
 	r->mem = NULL;
 	if (!rc)
@@ -1448,7 +1461,7 @@ static int recover(lsm_db *db)
 				rep.torn ? "torn tail" : "corrupt log");
 	}
 	if (lsm_mem_count(r.mem) &&
-	    (rc = write_level0(db, r.mem, lsm_vset_current(db->vs), &e, false)))
+	    (rc = write_level0(db, r.mem, NULL, &e, false)))
 		goto out;
 	db->wal_num = lsm_vset_new_file_num(db->vs);
 	lsm_file_path(path, db->dir, db->wal_num, "log");
