@@ -2254,6 +2254,239 @@ static void t_access(void)
 }
 
 /* ====================================================================
+ * More namespace cases: odd names, moves up and down, removed parents
+ */
+static void t_names(void)
+{
+	const char *names[] = {"with space", "tab\there", "new\nline", "\xff\xfe-not-utf8",
+			       "...", "....", ".hidden", "-dash", "*?[glob]",
+			       "back\\slash", "\xe6\x97\xa5\xe6\x9c\xac", "a=b;c&d|e"};
+	const size_t n = sizeof(names) / sizeof(names[0]);
+	int found[16] = {0}, extra = 0;
+	struct dirent *e;
+	DIR *d;
+
+	OK(mkdir("d", 0755));
+	for (size_t i = 0; i < n; i++) {
+		char p[300];
+
+		snprintf(p, sizeof(p), "d/%s", names[i]);
+		MKFILE(p, 0644, names[i]);
+	}
+	d = opendir("d");
+	if (!TRUE(d != NULL))
+		return;
+	while ((e = readdir(d))) {
+		size_t i;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		for (i = 0; i < n && strcmp(e->d_name, names[i]); i++)
+			;
+		if (i < n)
+			found[i]++;
+		else
+			extra++;
+	}
+	closedir(d);
+	for (size_t i = 0; i < n; i++)
+		EQ(1, found[i]);
+	EQ(0, extra);
+	/* Names that differ only in case are different names. */
+	MKFILE("d/Case", 0644, "upper");
+	MKFILE("d/case", 0644, "lower");
+	TRUE(LST("d/Case").st_ino != LST("d/case").st_ino);
+	/* 255-byte names in bulk: readdir returns each once. */
+	OK(mkdir("long", 0755));
+	for (int i = 0; i < 300; i++) {
+		char p[300];
+
+		snprintf(p, sizeof(p), "long/%03d%s", i, name_of('L', 252));
+		int fd = open(p, O_CREAT | O_WRONLY, 0644);
+
+		if (fd < 0) {
+			fail(__LINE__, "create %s: %s", p, ename(errno));
+			return;
+		}
+		close(fd);
+	}
+	d = opendir("long");
+	if (TRUE(d != NULL)) {
+		static unsigned char seen[300];
+		int bad = 0, dups = 0, total = 0;
+
+		while ((e = readdir(d))) {
+			int i;
+
+			if (e->d_name[0] == '.')
+				continue;
+			total++;
+			if (strlen(e->d_name) != 255 || sscanf(e->d_name, "%3d", &i) != 1 ||
+			    i < 0 || i >= 300)
+				bad++;
+			else if (seen[i]++)
+				dups++;
+		}
+		closedir(d);
+		EQ(300, total);
+		EQ(0, bad);
+		EQ(0, dups);
+	}
+}
+
+static void t_rename_more(void)
+{
+	struct stat a0, s0;
+	int fd;
+
+	/* Move a directory up and down the tree. */
+	OK(mkdir("a", 0755));
+	OK(mkdir("a/b", 0755));
+	OK(mkdir("a/b/c", 0755));
+	MKFILE("a/b/c/f", 0644, "deep");
+	OK(rename("a/b/c", "a/c"));
+	EQ(4, LST("a").st_nlink);
+	EQ(2, LST("a/b").st_nlink);
+	EQ(LST("a").st_ino, dirent_ino("a/c", ".."));
+	OK(rename("a/c", "a/b/c2"));
+	EQ(3, LST("a").st_nlink);
+	EQ(3, LST("a/b").st_nlink);
+	EQ(LST("a/b").st_ino, dirent_ino("a/b/c2", ".."));
+	TRUE(S_ISREG(LST("a/b/c2/f").st_mode));
+	/* Exchange a directory and a file in one directory: its count stays. */
+	MKFILE("a/file", 0644, NULL);
+	a0 = LST("a");
+	OK(renameat2(AT_FDCWD, "a/b", AT_FDCWD, "a/file", RENAME_EXCHANGE));
+	EQ(a0.st_nlink, LST("a").st_nlink);
+	TRUE(S_ISDIR(LST("a/file").st_mode));
+	TRUE(S_ISREG(LST("a/b").st_mode));
+	/* Into and out of a removed directory: ENOENT. */
+	OK(mkdir("gone", 0755));
+	fd = OK(open("gone", O_RDONLY | O_DIRECTORY));
+	OK(rmdir("gone"));
+	MKFILE("x", 0644, NULL);
+	ERR(ENOENT, renameat(AT_FDCWD, "x", fd, "x"));
+	ERR(ENOENT, linkat(AT_FDCWD, "x", fd, "x", 0));
+	ERR(ENOENT, symlinkat("t", fd, "l"));
+	ERR(ENOENT, mknodat(fd, "p", S_IFIFO | 0644, 0));
+	close(fd);
+	/* A file renamed while open stays the same open file. */
+	fd = OK(open("x", O_RDWR));
+	s0 = FST(fd);
+	OK(rename("x", "a/y"));
+	EQ(2, write(fd, "ok", 2));
+	EQ(2, LST("a/y").st_size);
+	EQ(s0.st_ino, LST("a/y").st_ino);
+	close(fd);
+	/* Rename between two names of one file in different directories. */
+	OK(link("a/y", "a/file/y2"));
+	OK(rename("a/y", "a/file/y2"));
+	EQ(2, LST("a/y").st_nlink);
+	/* Many hard links. */
+	MKFILE("many", 0644, NULL);
+	{
+		int bad = 0;
+		char p[32];
+
+		for (int i = 0; i < 1500; i++) {
+			snprintf(p, sizeof(p), "a/file/m%d", i);
+			bad += link("many", p) != 0;
+		}
+		EQ(0, bad);
+		EQ(1501, LST("many").st_nlink);
+		for (int i = 0; i < 1500; i++) {
+			snprintf(p, sizeof(p), "a/file/m%d", i);
+			bad += unlink(p) != 0;
+		}
+		EQ(0, bad);
+		EQ(1, LST("many").st_nlink);
+	}
+}
+
+/* Operations on a file that is open but has no name left. */
+static void t_unlinked_ops(void)
+{
+	char buf[16];
+	int fd;
+
+	MKFILE("f", 0644, "abc");
+	fd = OK(open("f", O_RDWR));
+	OK(unlink("f"));
+	OK(fsetxattr(fd, "user.x", "1", 1, 0));
+	EQ(1, fgetxattr(fd, "user.x", buf, sizeof(buf)));
+	OK(futimens(fd, NULL));
+	OK(fchown(fd, geteuid(), getegid()));
+	OK(fallocate(fd, 0, 0, 8192));
+	EQ(8192, FST(fd).st_size);
+	OK(fsync(fd));
+	EQ(3, pread(fd, buf, 3, 0));
+	EQ(0, memcmp(buf, "abc", 3));
+	close(fd);
+	/* A directory removed while it is the cwd of someone. */
+	OK(mkdir("d", 0755));
+	fd = OK(open(".", O_RDONLY | O_DIRECTORY));
+	OK(chdir("d"));
+	OK(rmdir("../d"));
+	ERR(ENOENT, open("new", O_CREAT | O_WRONLY, 0644));
+	EQ(0, LST(".").st_nlink);
+	OK(fchdir(fd));
+	close(fd);
+}
+
+/* fallocate, O_DIRECT, fchmodat on a symlink. */
+static void t_misc_io(void)
+{
+	char *buf = NULL;
+	int fd;
+
+	fd = OK(open("f", O_CREAT | O_RDWR, 0644));
+	OK(fallocate(fd, 0, 0, 100000));
+	EQ(100000, FST(fd).st_size);
+	OK(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 300000));
+	EQ(100000, FST(fd).st_size);
+	OK(posix_fallocate(fd, 50000, 100000));
+	EQ(150000, FST(fd).st_size);
+	{
+		static char z[150000], back[150000];
+
+		EQ(150000, pread(fd, back, sizeof(back), 0));
+		EQ(0, memcmp(z, back, sizeof(z)));
+	}
+	ERR(EINVAL, fallocate(fd, 0, 0, 0));
+	ERR(EINVAL, fallocate(fd, 0, -1, 10));
+	close(fd);
+	fd = OK(open(".", O_RDONLY | O_DIRECTORY));
+	ERR2(EISDIR, EBADF, fallocate(fd, 0, 0, 10));
+	close(fd);
+	fd = OK(open("f", O_RDONLY));
+	ERR(EBADF, fallocate(fd, 0, 0, 10));
+	close(fd);
+	/* O_DIRECT with aligned buffers. */
+	if (posix_memalign((void **)&buf, 4096, 8192) == 0) {
+		memset(buf, 'D', 8192);
+		fd = open("direct", O_CREAT | O_RDWR | O_DIRECT, 0644);
+		if (fd < 0 && errno == EINVAL) {
+			skip("O_DIRECT not supported");
+		} else if (TRUE(fd >= 0)) {
+			EQ(8192, pwrite(fd, buf, 8192, 0));
+			memset(buf, 0, 8192);
+			EQ(8192, pread(fd, buf, 8192, 0));
+			EQ('D', buf[0]);
+			EQ('D', buf[8191]);
+			close(fd);
+			EQ(8192, LST("direct").st_size);
+		}
+		free(buf);
+	}
+	/* A symlink's mode cannot be changed. */
+	OK(symlink("f", "l"));
+	ERR(EOPNOTSUPP, fchmodat(AT_FDCWD, "l", 0600, AT_SYMLINK_NOFOLLOW));
+	EQO(0644, LST("f").st_mode & 07777);
+	OK(fchmodat(AT_FDCWD, "f", 0600, AT_SYMLINK_NOFOLLOW));
+	EQO(0600, LST("f").st_mode & 07777);
+}
+
+/* ====================================================================
  * Other users' files: each fx_ test has a make (as root: creates files
  * with the owners and modes the check needs) and a check (as U, with
  * groups G and GM).
@@ -2835,6 +3068,10 @@ static const struct test tests[] = {
 	{"ctime_all", t_ctime_all, T_ANY},
 	{"dir_times", t_dir_times, T_ANY},
 	{"access", t_access, T_ANY},
+	{"names", t_names, T_ANY},
+	{"rename_more", t_rename_more, T_ANY},
+	{"unlinked_ops", t_unlinked_ops, T_ANY},
+	{"misc_io", t_misc_io, T_ANY},
 };
 
 struct fxtest {
