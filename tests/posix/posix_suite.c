@@ -19,6 +19,8 @@
  *       the whole suite runs as the unprivileged user (setpriv
  *       --reuid=65534 --regid=65534 --groups=4242), root-only tests are
  *       skipped and the fx_ checks run in-process.
+ *   posix_suite --check-tree DIR
+ *       checks the invariants of the tree under DIR (see check_tree).
  *
  * Run it on a plain directory of the machine's own filesystem (e.g. under
  * /tmp on ext4) to check the suite itself: it must pass there.
@@ -3027,6 +3029,125 @@ static void fx_link_trunc_check(void)
 }
 
 /* ====================================================================
+ * --check-tree DIR: invariants of a whole tree, e.g. after a remount:
+ * in every directory "." and ".." name the directory and its parent,
+ * every entry's d_ino and d_type agree with lstat, a directory's link
+ * count is 2 + its subdirectories, and a file's link count equals the
+ * names it has in the tree (when all of them are in the tree).
+ */
+struct linkcount {
+	ino_t ino;
+	nlink_t nlink, seen;
+};
+static struct linkcount *lc;
+static size_t nlc, caplc;
+
+static void lc_note(ino_t ino, nlink_t nlink)
+{
+	for (size_t i = 0; i < nlc; i++)
+		if (lc[i].ino == ino) {
+			lc[i].seen++;
+			return;
+		}
+	if (nlc == caplc) {
+		caplc = caplc ? caplc * 2 : 256;
+		lc = realloc(lc, caplc * sizeof(*lc));
+		if (!lc)
+			abort();
+	}
+	lc[nlc++] = (struct linkcount){ino, nlink, 1};
+}
+
+static unsigned char dtype_of_mode(mode_t m)
+{
+	return S_ISREG(m) ? DT_REG : S_ISDIR(m) ? DT_DIR : S_ISLNK(m) ? DT_LNK :
+	       S_ISFIFO(m) ? DT_FIFO : S_ISSOCK(m) ? DT_SOCK : S_ISCHR(m) ? DT_CHR :
+	       S_ISBLK(m) ? DT_BLK : DT_UNKNOWN;
+}
+
+static void check_dir(const char *path, ino_t parent_ino)
+{
+	struct stat ds, es;
+	struct dirent *e;
+	nlink_t subdirs = 0;
+	int dot = 0, dotdot = 0;
+	char p[PATH_MAX];
+	DIR *d;
+
+	if (lstat(path, &ds) || !(d = opendir(path))) {
+		fail(__LINE__, "%s: %s", path, ename(errno));
+		return;
+	}
+	tcase = "check-tree";
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".")) {
+			dot++;
+			if (e->d_ino != ds.st_ino)
+				fail(__LINE__, "%s/.: d_ino %lu, directory is %lu", path,
+				     (unsigned long)e->d_ino, (unsigned long)ds.st_ino);
+			else
+				pass();
+			continue;
+		}
+		if (!strcmp(e->d_name, "..")) {
+			dotdot++;
+			if (parent_ino && e->d_ino != parent_ino)
+				fail(__LINE__, "%s/..: d_ino %lu, parent is %lu", path,
+				     (unsigned long)e->d_ino, (unsigned long)parent_ino);
+			else
+				pass();
+			continue;
+		}
+		snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
+		if (lstat(p, &es)) {
+			fail(__LINE__, "lstat %s: %s", p, ename(errno));
+			continue;
+		}
+		if (e->d_ino != es.st_ino ||
+		    (e->d_type != DT_UNKNOWN && e->d_type != dtype_of_mode(es.st_mode)))
+			fail(__LINE__, "%s: d_ino %lu d_type %u, lstat says %lu type %u", p,
+			     (unsigned long)e->d_ino, e->d_type, (unsigned long)es.st_ino,
+			     dtype_of_mode(es.st_mode));
+		else
+			pass();
+		if (S_ISDIR(es.st_mode)) {
+			subdirs++;
+			check_dir(p, ds.st_ino);
+		} else {
+			lc_note(es.st_ino, es.st_nlink);
+		}
+	}
+	closedir(d);
+	if (dot != 1 || dotdot != 1)
+		fail(__LINE__, "%s: %d \".\" and %d \"..\" entries", path, dot, dotdot);
+	if (ds.st_nlink != 2 + subdirs)
+		fail(__LINE__, "%s: nlink %lu with %lu subdirectories", path,
+		     (unsigned long)ds.st_nlink, (unsigned long)subdirs);
+	else
+		pass();
+}
+
+/* Files whose names are all in the tree (the suite's tests leave files
+ * open-and-unlinked only while they run) must have nlink == names. */
+static int check_tree(const char *root)
+{
+	long bad = 0;
+
+	check_dir(root, 0);
+	for (size_t i = 0; i < nlc; i++)
+		if (lc[i].seen > lc[i].nlink)
+			bad++;
+	if (bad)
+		fail(__LINE__, "%ld files have more names than their link count", bad);
+	else
+		pass();
+	free(lc);
+	printf("%ld passed, %ld failed (tree check of %s, %zu files)\n", cnt->pass,
+	       cnt->fail, root, nlc);
+	return cnt->fail || !cnt->pass ? 1 : 0;
+}
+
+/* ====================================================================
  * The table and main.
  */
 enum { T_ANY = 0, T_ROOT = 1 };
@@ -3137,6 +3258,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: posix_suite [-v] [-t SUBSTR] DIR\n"
 		"       posix_suite --make-fixtures FXDIR\n"
+		"       posix_suite --check-tree DIR\n"
 		"       posix_suite [-v] [-t SUBSTR] --fixtures FXDIR DIR\n");
 	exit(2);
 }
@@ -3144,6 +3266,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	const char *filter = NULL, *fxdir = NULL, *makefx = NULL, *base = NULL;
+	const char *checktree = NULL;
 	int basefd, fxfd = -1;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -3156,12 +3279,14 @@ int main(int argc, char **argv)
 			fxdir = argv[++i];
 		else if (!strcmp(argv[i], "--make-fixtures") && i + 1 < argc)
 			makefx = argv[++i];
+		else if (!strcmp(argv[i], "--check-tree") && i + 1 < argc)
+			checktree = argv[++i];
 		else if (argv[i][0] == '-' || base)
 			usage();
 		else
 			base = argv[i];
 	}
-	if (!base == !makefx)
+	if ((base != NULL) + (makefx != NULL) + (checktree != NULL) != 1)
 		usage();
 	cnt = mmap(NULL, sizeof(*cnt), PROT_READ | PROT_WRITE,
 		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -3171,6 +3296,8 @@ int main(int argc, char **argv)
 	}
 	is_root = geteuid() == 0;
 	umask(022);
+	if (checktree)
+		return check_tree(checktree);
 
 	if (makefx) {
 		if (!is_root) {

@@ -79,11 +79,47 @@ mkdir -p "$MNT"
 mount_lsmfs "$STORE" "$MNT" allow_other
 run_mode "$MODE" "$MNT/t"
 
+# inode_listing DIR: every entry's inode number, type and mode, link count, owner, size,
+# blocks, rdev, mtime and ctime in ns and its xattr names, one line each in name order:
+# what the kernel was told against what the store kept.
+inode_listing() {
+	py "$1" <<'PYEOF'
+import os, stat, sys
+root = sys.argv[1]
+rows = []
+for d, dirs, files in os.walk(root):
+    for n in [None] + dirs + files:
+        p = d if n is None else os.path.join(d, n)
+        if n is None and d != root:
+            continue
+        st = os.lstat(p)
+        f = [repr(os.path.relpath(p, root).encode('utf-8', 'surrogateescape')),
+             'ino=%d' % st.st_ino, 'mode=%o' % st.st_mode, 'nlink=%d' % st.st_nlink,
+             'uid=%d' % st.st_uid, 'gid=%d' % st.st_gid, 'size=%d' % st.st_size,
+             'blocks=%d' % st.st_blocks, 'rdev=%d' % st.st_rdev,
+             'mtime=%d' % st.st_mtime_ns, 'ctime=%d' % st.st_ctime_ns]
+        try:
+            f.append('xattrs=%s' % ','.join(sorted(os.listxattr(p, follow_symlinks=False))))
+        except OSError as e:
+            f.append('xattr-error=%d' % e.errno)
+        rows.append(' '.join(f))
+rows.sort()
+sys.stdout.write('\n'.join(rows) + '\n')
+PYEOF
+}
+
 # Everything the suite did survives a remount unchanged.
 tree_manifest "$MNT/t" >"$T_DIR/before" 2>&1
+inode_listing "$MNT/t" >"$T_DIR/before.ino" 2>&1
 umount_lsmfs "$MNT" && ok "clean unmount after the suite" || not_ok "clean unmount after the suite"
 mount_lsmfs "$STORE" "$MNT" allow_other
 tree_manifest "$MNT/t" >"$T_DIR/after" 2>&1
+inode_listing "$MNT/t" >"$T_DIR/after.ino" 2>&1
 assert_same_files "$T_DIR/before" "$T_DIR/after" "the suite's tree is the same after a remount"
+assert_same_files "$T_DIR/before.ino" "$T_DIR/after.ino" \
+	"inodes, link counts, blocks and ctimes are the same after a remount"
+note "$(wc -l <"$T_DIR/after.ino") entries compared"
+assert_true "after the remount: . and .. of every directory, d_ino and d_type of every entry, link counts (posix_suite --check-tree)" \
+	"$SUITE" --check-tree "$MNT/t"
 umount_lsmfs "$MNT" && ok "clean final unmount" || not_ok "clean final unmount"
 finish
