@@ -21,6 +21,8 @@
  *       skipped and the fx_ checks run in-process.
  *   posix_suite --check-tree DIR
  *       checks the invariants of the tree under DIR (see check_tree).
+ *   posix_suite --make-ro-tree DIR, then (mounted read-only) --check-ro DIR
+ *       every change is EROFS on a read-only mount, reads work.
  *
  * Run it on a plain directory of the machine's own filesystem (e.g. under
  * /tmp on ext4) to check the suite itself: it must pass there.
@@ -1915,6 +1917,139 @@ static void t_readdir(void)
 	ERR(ENOENT, opendir_rc("missing"));
 }
 
+/* readdir with small getdents buffers, seeks to saved offsets, and
+ * entries removed and added in the middle of a listing. */
+static void t_readdir_changes(void)
+{
+	enum { N = 400 };
+	static int count[N + 100];
+	char buf[600], p[64];
+	long offs[8] = {0};
+	int fd, nread = 0, removed_from = -1, bad = 0;
+
+	OK(mkdir("d", 0755));
+	for (int i = 0; i < N; i++) {
+		snprintf(p, sizeof(p), "d/e%04d", i);
+		int f = open(p, O_CREAT | O_WRONLY, 0644);
+
+		if (f < 0)
+			bad++;
+		else
+			close(f);
+	}
+	EQ(0, bad);
+	fd = OK(open("d", O_RDONLY | O_DIRECTORY));
+	/* First pass with a tiny buffer: every entry once; keep some d_offs. */
+	for (;;) {
+		long n = getdents64(fd, buf, sizeof(buf));
+
+		if (n <= 0) {
+			TRUE(n == 0);
+			break;
+		}
+		for (long o = 0; o < n;) {
+			struct dirent64 *e = (struct dirent64 *)(buf + o);
+			int i;
+
+			if (sscanf(e->d_name, "e%d", &i) == 1 && i >= 0 && i < N) {
+				count[i]++;
+				if (i % 50 == 0 && i / 50 < 8)
+					offs[i / 50] = e->d_off;
+			}
+			o += e->d_reclen;
+		}
+	}
+	{
+		int wrong = 0;
+
+		for (int i = 0; i < N; i++)
+			wrong += count[i] != 1;
+		EQ(0, wrong);
+	}
+	/* Seeking back to a d_off resumes right after that entry. */
+	for (int k = 1; k < 8; k++) {
+		if (!offs[k])
+			continue;
+		OK(lseek(fd, offs[k], SEEK_SET));
+		long n = getdents64(fd, buf, sizeof(buf));
+
+		if (TRUE(n > 0)) {
+			struct dirent64 *e = (struct dirent64 *)buf;
+			int i = -1;
+
+			sscanf(e->d_name, "e%d", &i);
+			TRUE(i >= 0 && i != k * 50 && count[i] == 1);
+		}
+	}
+	/* Second pass: read a part, then remove what was read plus the next
+	 * ten names, add new ones, and read on.  Every name that existed
+	 * all along and was not read yet comes exactly once. */
+	memset(count, 0, sizeof(count));
+	OK(lseek(fd, 0, SEEK_SET));
+	while (nread < N / 2) {
+		long n = getdents64(fd, buf, sizeof(buf));
+
+		if (n <= 0)
+			break;
+		for (long o = 0; o < n; o += ((struct dirent64 *)(buf + o))->d_reclen) {
+			int i;
+
+			if (sscanf(((struct dirent64 *)(buf + o))->d_name, "e%d", &i) == 1) {
+				count[i]++;
+				nread++;
+			}
+		}
+	}
+	for (int i = 0; i < N; i++) {
+		if (count[i]) {
+			snprintf(p, sizeof(p), "d/e%04d", i);
+			bad += unlink(p) != 0;
+		}
+	}
+	for (int i = 0, k = 0; i < N && k < 10; i++) {
+		if (!count[i]) {
+			snprintf(p, sizeof(p), "d/e%04d", i);
+			bad += unlink(p) != 0;
+			count[i] = -1000; /* removed unread: may or may not come */
+			k++;
+			if (removed_from < 0)
+				removed_from = i;
+		}
+	}
+	for (int i = N; i < N + 100; i++) {
+		snprintf(p, sizeof(p), "d/e%04d", i);
+		MKFILE(p, 0644, NULL);
+	}
+	EQ(0, bad);
+	for (;;) {
+		long n = getdents64(fd, buf, sizeof(buf));
+
+		if (n <= 0)
+			break;
+		for (long o = 0; o < n; o += ((struct dirent64 *)(buf + o))->d_reclen) {
+			int i;
+
+			if (sscanf(((struct dirent64 *)(buf + o))->d_name, "e%d", &i) == 1 &&
+			    i >= 0 && i < N + 100)
+				count[i] += 1;
+		}
+	}
+	{
+		int wrong = 0;
+
+		for (int i = 0; i < N; i++)
+			if (count[i] >= 0 && count[i] != 1)
+				wrong++;
+		EQ(0, wrong);
+		/* New names: at most once each. */
+		wrong = 0;
+		for (int i = N; i < N + 100; i++)
+			wrong += count[i] > 1;
+		EQ(0, wrong);
+	}
+	close(fd);
+}
+
 /* ====================================================================
  * lseek: SEEK_DATA, SEEK_HOLE
  */
@@ -2483,6 +2618,31 @@ static void t_misc_io(void)
 		}
 		free(buf);
 	}
+	/* copy_file_range within the mount. */
+	{
+		char back[32];
+		struct stat d0;
+		int in, out;
+
+		MKFILE("cin", 0644, "0123456789abcdef");
+		MKFILE("cout", 0644, "XXXXXXXXXXXXXXXXXXXX");
+		d0 = LST("cout");
+		tick();
+		in = OK(open("cin", O_RDONLY));
+		out = OK(open("cout", O_WRONLY));
+		{
+			loff_t ioff = 4, ooff = 2;
+
+			EQ(8, copy_file_range(in, &ioff, out, &ooff, 8, 0));
+			EQ(12, ioff);
+			EQ(10, ooff);
+		}
+		close(in);
+		close(out);
+		EQ(20, readfile("cout", back, sizeof(back)));
+		STREQ("XX456789abXXXXXXXXXX", back);
+		NEWER(d0, LST("cout"), st_mtim);
+	}
 	/* A symlink's mode cannot be changed. */
 	OK(symlink("f", "l"));
 	ERR(EOPNOTSUPP, fchmodat(AT_FDCWD, "l", 0600, AT_SYMLINK_NOFOLLOW));
@@ -2983,6 +3143,11 @@ static void fx_killpriv_make(void)
 	fx_file("ot4755", U, G, 04755, "x");
 	fx_file("p4755", U, G, 04755, "x");
 	fx_file("a6755", U, G, 06755, "x");
+	fx_file("fa4755", U, G, 04755, "x");
+	fx_file("fk4755", U, G, 04755, "x");
+	fx_file("cp4755", U, G, 04755, "x");
+	fx_file("src", U, G, 0644, "source data");
+	fx_dir("d", U, G, 0755);
 }
 
 static void wr1(const char *p, int flags)
@@ -3029,6 +3194,24 @@ static void fx_killpriv_check(void)
 	EQO(0755, LST("ft4755").st_mode & 07777);
 	close(OK(open("ot4755", O_WRONLY | O_TRUNC)));
 	EQO(0755, LST("ot4755").st_mode & 07777);
+	/* fallocate that grows the file counts as a write. */
+	fd = OK(open("fa4755", O_WRONLY));
+	OK(fallocate(fd, 0, 0, 65536));
+	close(fd);
+	EQO(0755, LST("fa4755").st_mode & 07777);
+	/* copy_file_range into it too. */
+	{
+		int in = OK(open("src", O_RDONLY));
+
+		fd = OK(open("cp4755", O_WRONLY));
+		EQ(11, copy_file_range(in, NULL, fd, NULL, 11, 0));
+		close(fd);
+		close(in);
+		EQO(0755, LST("cp4755").st_mode & 07777);
+	}
+	/* A new file may be created set-user-ID. */
+	close(OK(open("d/new", O_CREAT | O_WRONLY, 04755)));
+	EQO(04755, LST("d/new").st_mode & 07777);
 }
 
 /* Group inheritance from set-group-ID directories. */
@@ -3303,6 +3486,74 @@ static int check_tree(const char *root)
 }
 
 /* ====================================================================
+ * --check-ro DIR: on a read-only mount every change is EROFS and
+ * reading still works.  DIR must hold a file "f" (with user.x), a
+ * directory "d" and a symlink "l" (posix_suite --make-ro-tree DIR makes
+ * them before the mount is made read-only).
+ */
+static int make_ro_tree(const char *dir)
+{
+	if (chdir(dir))
+		return 2;
+	MKFILE("f", 0644, "read me");
+	OK(setxattr("f", "user.x", "1", 1, 0));
+	OK(mkdir("d", 0755));
+	OK(symlink("f", "l"));
+	printf("%ld passed, %ld failed (read-only tree made)\n", cnt->pass, cnt->fail);
+	return cnt->fail ? 1 : 0;
+}
+
+static int check_ro(const char *dir)
+{
+	struct timespec ts[2] = {{1, 0}, {2, 0}};
+	char buf[16];
+	int fd;
+
+	tcase = "read-only";
+	if (chdir(dir)) {
+		fail(__LINE__, "chdir %s: %s", dir, ename(errno));
+		return 1;
+	}
+	ERR(EROFS, open("new", O_CREAT | O_WRONLY, 0644));
+	ERR(EROFS, open("f", O_WRONLY));
+	ERR(EROFS, open("f", O_RDWR));
+	ERR(EROFS, open("f", O_RDONLY | O_TRUNC));
+	ERR(EROFS, mkdir("nd", 0755));
+	ERR(EROFS, rmdir("d"));
+	ERR(EROFS, unlink("f"));
+	ERR(EROFS, rename("f", "g"));
+	ERR(EROFS, link("f", "g"));
+	ERR(EROFS, symlink("f", "g"));
+	ERR(EROFS, mknod("p", S_IFIFO | 0644, 0));
+	ERR(EROFS, chmod("f", 0600));
+	ERR(EROFS, chown("f", geteuid(), getegid()));
+	ERR(EROFS, truncate("f", 0));
+	ERR(EROFS, utimensat(AT_FDCWD, "f", ts, 0));
+	ERR(EROFS, utimensat(AT_FDCWD, "f", NULL, 0));
+	ERR(EROFS, setxattr("f", "user.y", "1", 1, 0));
+	ERR(EROFS, removexattr("f", "user.x"));
+	ERR(EROFS, access("f", W_OK));
+	OK(access("f", R_OK));
+	EQ(7, readfile("f", buf, sizeof(buf)));
+	EQ(7, readfile("l", buf, sizeof(buf)));
+	EQ(1, getxattr("f", "user.x", buf, sizeof(buf)));
+	TRUE(S_ISDIR(LST("d").st_mode));
+	OK(opendir_rc("d"));
+	fd = OK(open("f", O_RDONLY));
+	ERR2(EINVAL, EBADF, ftruncate(fd, 0));
+	OK(fsync(fd));
+	close(fd);
+	{
+		struct statvfs v;
+
+		OK(statvfs(".", &v));
+		TRUE(v.f_flag & ST_RDONLY);
+	}
+	printf("%ld passed, %ld failed (read-only checks)\n", cnt->pass, cnt->fail);
+	return cnt->fail || !cnt->pass ? 1 : 0;
+}
+
+/* ====================================================================
  * The table and main.
  */
 enum { T_ANY = 0, T_ROOT = 1 };
@@ -3337,6 +3588,7 @@ static const struct test tests[] = {
 	{"mknod", t_mknod, T_ANY},
 	{"xattr", t_xattr, T_ANY},
 	{"readdir", t_readdir, T_ANY},
+	{"readdir_changes", t_readdir_changes, T_ANY},
 	{"lseek", t_lseek, T_ANY},
 	{"blocks", t_blocks, T_ANY},
 	{"statfs", t_statfs, T_ANY},
@@ -3416,6 +3668,7 @@ static void usage(void)
 		"usage: posix_suite [-v] [-t SUBSTR] DIR\n"
 		"       posix_suite --make-fixtures FXDIR\n"
 		"       posix_suite --check-tree DIR\n"
+		"       posix_suite --make-ro-tree DIR | --check-ro DIR\n"
 		"       posix_suite [-v] [-t SUBSTR] --fixtures FXDIR DIR\n");
 	exit(2);
 }
@@ -3423,7 +3676,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	const char *filter = NULL, *fxdir = NULL, *makefx = NULL, *base = NULL;
-	const char *checktree = NULL;
+	const char *checktree = NULL, *checkro = NULL, *makero = NULL;
 	int basefd, fxfd = -1;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -3438,12 +3691,17 @@ int main(int argc, char **argv)
 			makefx = argv[++i];
 		else if (!strcmp(argv[i], "--check-tree") && i + 1 < argc)
 			checktree = argv[++i];
+		else if (!strcmp(argv[i], "--check-ro") && i + 1 < argc)
+			checkro = argv[++i];
+		else if (!strcmp(argv[i], "--make-ro-tree") && i + 1 < argc)
+			makero = argv[++i];
 		else if (argv[i][0] == '-' || base)
 			usage();
 		else
 			base = argv[i];
 	}
-	if ((base != NULL) + (makefx != NULL) + (checktree != NULL) != 1)
+	if ((base != NULL) + (makefx != NULL) + (checktree != NULL) +
+	    (checkro != NULL) + (makero != NULL) != 1)
 		usage();
 	cnt = mmap(NULL, sizeof(*cnt), PROT_READ | PROT_WRITE,
 		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -3455,6 +3713,10 @@ int main(int argc, char **argv)
 	umask(022);
 	if (checktree)
 		return check_tree(checktree);
+	if (makero)
+		return make_ro_tree(makero);
+	if (checkro)
+		return check_ro(checkro);
 
 	if (makefx) {
 		if (!is_root) {

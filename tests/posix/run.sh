@@ -10,8 +10,9 @@
 #                filesystem under /tmp, to check the suite itself (it must pass there).
 #
 # After the root and nobody runs, the tree the suite left behind is compared before and
-# after a remount (everything it did must have reached the store), and the unmount must
-# be clean.  The suite's own counts are added to this script's, so the last line,
+# after a remount (everything it did must have reached the store), its invariants are
+# checked (posix_suite --check-tree), every unmount must be clean, and a read-only mount
+# must refuse every change with EROFS (posix_suite --check-ro).  The suite's own counts are added to this script's, so the last line,
 # "N passed, M failed", covers every assertion.
 source "$(dirname "$0")/../integration/lib.sh"
 
@@ -108,6 +109,8 @@ sys.stdout.write('\n'.join(rows) + '\n')
 PYEOF
 }
 
+mkdir "$MNT/ro" && assert_true "a small tree for the read-only checks" "$SUITE" --make-ro-tree "$MNT/ro"
+
 # Everything the suite did survives a remount unchanged.
 tree_manifest "$MNT/t" >"$T_DIR/before" 2>&1
 inode_listing "$MNT/t" >"$T_DIR/before.ino" 2>&1
@@ -121,5 +124,10 @@ assert_same_files "$T_DIR/before.ino" "$T_DIR/after.ino" \
 note "$(wc -l <"$T_DIR/after.ino") entries compared"
 assert_true "after the remount: . and .. of every directory, d_ino and d_type of every entry, link counts (posix_suite --check-tree)" \
 	"$SUITE" --check-tree "$MNT/t"
+umount_lsmfs "$MNT" && ok "clean unmount after the tree checks" || not_ok "clean unmount after the tree checks"
+
+# Read-only: every change is EROFS, reading works.
+mount_lsmfs "$STORE" "$MNT" allow_other ro
+run_suite "read-only" "$SUITE" --check-ro "$MNT/ro"
 umount_lsmfs "$MNT" && ok "clean final unmount" || not_ok "clean final unmount"
 finish
