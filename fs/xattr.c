@@ -54,6 +54,22 @@ static int check_xnamespace(const char *name, size_t nlen)
 	return EOPNOTSUPP;
 }
 
+#define FS_XATTR_LIST_MAX 65536 /* the kernel's XATTR_LIST_MAX */
+
+/* ip->mu held.  ENOSPC when one more name of nlen bytes would make the
+ * name list longer than listxattr can return: a file whose attributes
+ * no tool can list (E2BIG) is worse than a refused set, and ext4 too
+ * says ENOSPC when an inode's xattr space is full. */
+static int xattr_list_room(struct fs *fs, uint64_t ino, size_t nlen)
+{
+	size_t len = 0;
+	int rc = fs_xattr_list(fs, ino, NULL, 0, &len);
+
+	if (rc)
+		return rc;
+	return len + nlen + 1 > FS_XATTR_LIST_MAX ? ENOSPC : 0;
+}
+
 /* ip->mu held.  0 if present, ENODATA if absent, or an error. */
 static int xattr_exists(struct fs *fs, uint64_t ino, const char *name,
 			size_t nlen)
@@ -190,6 +206,9 @@ static int xattr_change(struct fs *fs, uint64_t ino, const char *name,
 		rc = EEXIST;
 		goto out;
 	}
+	if (val && rc == ENODATA && strcmp(name, ACL_NAME) &&
+	    (rc = xattr_list_room(fs, ino, nlen)))
+		goto out;
 	a = ip->a;
 	fs_now(&a.ctime, &a.ctime_ns);
 	klen = fs_key_xattr(k, ino, name, nlen);

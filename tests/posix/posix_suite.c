@@ -1786,6 +1786,52 @@ static void t_xattr(void)
 	}
 }
 
+/* Many long names: a set may fail (ENOSPC, as ext4 when the inode's
+ * xattr space is full) but the names that are there can always be
+ * listed (a list over 64 KiB is E2BIG for every caller). */
+static void t_xattr_many(void)
+{
+	char nm[300], *list = NULL;
+	int n = 0, err = 0;
+	ssize_t sz;
+
+	MKFILE("f", 0644, NULL);
+	for (; n < 400; n++) {
+		snprintf(nm, sizeof(nm), "user.%03d%s", n, name_of('x', 240));
+		if (setxattr("f", nm, "v", 1, XATTR_CREATE)) {
+			err = errno;
+			break;
+		}
+	}
+	TRUE(n == 400 || err == ENOSPC || err == E2BIG);
+	sz = listxattr("f", NULL, 0);
+	TRUE(sz >= 0 && sz <= 65536);
+	if (sz > 0 && (list = malloc((size_t)sz))) {
+		EQ(sz, listxattr("f", list, (size_t)sz));
+		free(list);
+	}
+	if (n > 0) {
+		/* Replacing an existing name still works when the list is full. */
+		snprintf(nm, sizeof(nm), "user.%03d%s", 0, name_of('x', 240));
+		OK(setxattr("f", nm, "w", 1, XATTR_REPLACE));
+		OK(removexattr("f", nm));
+		OK(setxattr("f", nm, "v", 1, XATTR_CREATE));
+	}
+	/* A value as large as the filesystem takes reads back whole. */
+	{
+		static char big[65536], back[65536];
+
+		memset(big, 'B', sizeof(big));
+		MKFILE("g", 0644, NULL);
+		if (setxattr("g", "user.bigvalue", big, sizeof(big), 0) == 0) {
+			EQ(65536, getxattr("g", "user.bigvalue", back, sizeof(back)));
+			EQ(0, memcmp(big, back, sizeof(big)));
+		} else {
+			TRUE(errno == ENOSPC || errno == E2BIG);
+		}
+	}
+}
+
 /* ====================================================================
  * readdir
  */
@@ -3587,6 +3633,7 @@ static const struct test tests[] = {
 	{"utimens", t_utimens, T_ANY},
 	{"mknod", t_mknod, T_ANY},
 	{"xattr", t_xattr, T_ANY},
+	{"xattr_many", t_xattr_many, T_ANY},
 	{"readdir", t_readdir, T_ANY},
 	{"readdir_changes", t_readdir_changes, T_ANY},
 	{"lseek", t_lseek, T_ANY},
