@@ -136,9 +136,8 @@ static long expect_rc(int line, const char *call, long r, int err, int e1,
 		fail(line, "%s: expected %s or %s, got %s", call, ename(e1),
 		     ename(e2), got ? ename(got) : "success");
 	} else {
-		fail(line, "%s: expected %s, got %s%s", call,
-		     e1 ? ename(e1) : "success", got ? ename(got) : "success",
-		     got ? "" : "");
+		fail(line, "%s: expected %s, got %s", call,
+		     e1 ? ename(e1) : "success", got ? ename(got) : "success");
 	}
 	return r;
 }
@@ -1245,6 +1244,9 @@ static void t_chown_root(void)
 	OK(chmod("f", 04711));
 	OK(chown("f", 2, 2)); /* same owner */
 	EQO(0711, LST("f").st_mode & 07777);
+	OK(chmod("f", 06755));
+	OK(chown("f", -1, -1)); /* no change of owner at all */
+	EQO(0755, LST("f").st_mode & 07777);
 	/* Directories keep their bits. */
 	OK(mkdir("d", 0755));
 	OK(chmod("d", 07755));
@@ -2219,8 +2221,6 @@ static void t_blocks(void)
 static void t_statfs(void)
 {
 	struct statvfs v;
-	char buf[1 << 16];
-	int fd;
 
 	if (!TRUE(statvfs(".", &v) == 0))
 		return;
@@ -2231,21 +2231,8 @@ static void t_statfs(void)
 	TRUE(v.f_bfree <= v.f_blocks);
 	TRUE(v.f_bavail <= v.f_bfree);
 	TRUE(v.f_ffree <= v.f_files);
-	/* Writing a file uses space that statfs sees (eventually: allow a
-	 * sync for filesystems that count lazily). */
-	fd = OK(open("f", O_CREAT | O_WRONLY, 0644));
-	memset(buf, 's', sizeof(buf));
-	for (int i = 0; i < 64; i++)
-		if (write(fd, buf, sizeof(buf)) != sizeof(buf))
-			fail(__LINE__, "write: %s", ename(errno));
-	OK(fsync(fd));
-	close(fd);
-	{
-		struct statvfs w;
-
-		OK(statvfs(".", &w));
-		TRUE(w.f_bfree * w.f_frsize + (4u << 20) <= v.f_bfree * v.f_frsize + (64u << 20));
-	}
+	/* statvfs of a file gives the same filesystem. */
+	MKFILE("f", 0644, "x");
 	OK(statvfs("f", &v));
 }
 
@@ -3845,8 +3832,7 @@ int main(int argc, char **argv)
 	if (fchdir(basefd)) {
 		/* nothing left to do there */
 	}
-	printf("%ld passed, %ld failed%s\n", cnt->pass, cnt->fail,
-	       cnt->skip ? "" : "");
+	printf("%ld passed, %ld failed\n", cnt->pass, cnt->fail);
 	if (cnt->skip)
 		printf("# %ld skipped\n", cnt->skip);
 	return cnt->fail || !cnt->pass ? 1 : 0;
