@@ -2685,6 +2685,87 @@ static void t_misc_io(void)
 }
 
 /* ====================================================================
+ * Exclusive creation under contention: of several processes creating
+ * the same names at once with O_EXCL, mkdir, link, symlink, mknod or
+ * rename(RENAME_NOREPLACE), exactly one wins each name; the others get
+ * EEXIST.
+ */
+static void t_excl_race(void)
+{
+	enum { P = 6, N = 40, KINDS = 6 };
+	int *wins = mmap(NULL, sizeof(int) * KINDS * N * 2, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int *others = wins + KINDS * N;
+	const char *kinds[KINDS] = {"open O_EXCL", "mkdir", "link", "symlink", "mknod",
+				    "rename NOREPLACE"};
+
+	if (!TRUE(wins != MAP_FAILED))
+		return;
+	MKFILE("src", 0644, NULL);
+	for (int p = 0; p < P; p++)
+		for (int i = 0; i < N; i++) {
+			char nm[32];
+
+			snprintf(nm, sizeof(nm), "mv%d_%d", p, i);
+			MKFILE(nm, 0644, NULL);
+		}
+	fflush(stdout);
+	for (int p = 0; p < P; p++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			for (int i = 0; i < N; i++) {
+				char nm[32], from[32];
+				int r[KINDS], fd;
+
+				snprintf(nm, sizeof(nm), "o%d", i);
+				fd = open(nm, O_CREAT | O_EXCL | O_WRONLY, 0644);
+				r[0] = fd >= 0 ? 0 : errno;
+				if (fd >= 0)
+					close(fd);
+				snprintf(nm, sizeof(nm), "d%d", i);
+				r[1] = mkdir(nm, 0755) ? errno : 0;
+				snprintf(nm, sizeof(nm), "l%d", i);
+				r[2] = link("src", nm) ? errno : 0;
+				snprintf(nm, sizeof(nm), "s%d", i);
+				r[3] = symlink("src", nm) ? errno : 0;
+				snprintf(nm, sizeof(nm), "n%d", i);
+				r[4] = mknod(nm, S_IFIFO | 0644, 0) ? errno : 0;
+				snprintf(nm, sizeof(nm), "r%d", i);
+				snprintf(from, sizeof(from), "mv%d_%d", p, i);
+				r[5] = renameat2(AT_FDCWD, from, AT_FDCWD, nm, RENAME_NOREPLACE) ?
+				       errno : 0;
+				for (int k = 0; k < KINDS; k++) {
+					if (r[k] == 0)
+						__atomic_add_fetch(&wins[k * N + i], 1, __ATOMIC_SEQ_CST);
+					else if (r[k] != EEXIST)
+						__atomic_add_fetch(&others[k * N + i], 1, __ATOMIC_SEQ_CST);
+				}
+			}
+			_exit(0);
+		}
+	}
+	for (int p = 0; p < P; p++)
+		wait(NULL);
+	for (int k = 0; k < KINDS; k++) {
+		int notone = 0, odd = 0;
+
+		for (int i = 0; i < N; i++) {
+			notone += wins[k * N + i] != 1;
+			odd += others[k * N + i];
+		}
+		if (notone || odd)
+			fail(__LINE__, "%s: %d names not won exactly once, %d errors other than EEXIST",
+			     kinds[k], notone, odd);
+		else
+			pass();
+	}
+	EQ(1 + N, LST("src").st_nlink);
+	EQ(2 + N, LST(".").st_nlink);
+	munmap(wins, sizeof(int) * KINDS * N * 2);
+}
+
+/* ====================================================================
  * POSIX ACLs through their xattrs (what cp -a, rsync -A and tar --acls
  * use): a minimal ACL is the mode, an extended ACL is kept and its mask
  * is the group class; chmod rewrites owner, mask and other.  (Enforcing
@@ -3636,6 +3717,7 @@ static const struct test tests[] = {
 	{"misc_io", t_misc_io, T_ANY},
 	{"acl", t_acl, T_ANY},
 	{"append_two", t_append_two, T_ANY},
+	{"excl_race", t_excl_race, T_ANY},
 };
 
 struct fxtest {
