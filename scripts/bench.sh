@@ -258,7 +258,14 @@ perf_stop() {
 
 # Runs one workload in one place; sets FIG.
 run_one() { # wl place round
-	local w=$1 p=$2 r=$3 d=${MNT[$2]} t0 t1 fig= js=$BASE/fio.json pid=${PID[$2]:-} w0 ok=1
+	local w=$1 p=$2 r=$3 d=${MNT[$2]} t0 t1 fig= js=$BASE/fio.json pid=${PID[$2]:-} w0 ok=1 dep=
+	: >"$BASE/cmd.err"
+	case $w in seqread) dep=seqwrite ;; randread) dep=randwrite ;; lsR | rm) dep=cp ;; rsync2) dep=rsync ;; esac
+	if [[ -n $dep && ${FIG[$dep,$p,$r]:-fail} == fail ]]; then
+		FIG[$w,$p,$r]=fail
+		note "round $r $w $p: not run ($dep failed)"
+		return
+	fi
 	case $w in
 	seqwrite)
 		if [[ -n $pid ]]; then
@@ -268,7 +275,7 @@ run_one() { # wl place round
 		perf_start "$w" "$p"
 		t0=$(now)
 		fio --name=seqwrite --filename="$d/seq" --rw=write --bs=1M --size=${SEQ_MB}M \
-			--end_fsync=1 "${FIO_COMMON[@]}" >"$js" || ok=0
+			--end_fsync=1 "${FIO_COMMON[@]}" >"$js" 2>"$BASE/cmd.err" || ok=0
 		t1=$(now)
 		perf_stop
 		fig=$(python3 -c "print('%.1f' % ($SEQ_MB / ($t1 - $t0)))")
@@ -283,7 +290,7 @@ run_one() { # wl place round
 		perf_start "$w" "$p"
 		t0=$(now)
 		fio --name=seqread --filename="$d/seq" --rw=read --bs=1M --size=${SEQ_MB}M \
-			"${FIO_COMMON[@]}" >"$js" || ok=0
+			"${FIO_COMMON[@]}" >"$js" 2>"$BASE/cmd.err" || ok=0
 		t1=$(now)
 		perf_stop
 		fig=$(python3 -c "print('%.1f' % ($SEQ_MB / ($t1 - $t0)))")
@@ -294,7 +301,7 @@ run_one() { # wl place round
 		# The lay-out of the file (fio writes it whole first) is not timed by fio.
 		perf_start "$w" "$p"
 		fio --name="$w" --filename="$d/rand" --rw="$w" --bs=4k --size=${RAND_MB}M \
-			--time_based --runtime="$RAND_S" "${FIO_COMMON[@]}" >"$js" || ok=0
+			--time_based --runtime="$RAND_S" "${FIO_COMMON[@]}" >"$js" 2>"$BASE/cmd.err" || ok=0
 		perf_stop
 		((ok)) && fig=$(fio_json "$js" "${w#rand}.iops")
 		[[ $w == randread ]] && rm -f "$d/rand"
@@ -306,6 +313,9 @@ run_one() { # wl place round
 		perf_stop
 		((ok)) && fig=$(awk 'f && NF >= 5 { v = $4 } /Files\/sec/ { f = 1 } END { print v }' "$BASE/fsmark.out")
 		[[ -n $fig ]] || ok=0
+		cp "$BASE/fsmark.out" "$BASE/cmd.err"
+		# A failed passthrough_ll holds a descriptor per file: remount it before cleaning up.
+		((ok)) || cold "$p"
 		rm -rf "$d/fsm"
 		;;
 	*)
@@ -328,8 +338,10 @@ run_one() { # wl place round
 		;;
 	esac
 	if ((!ok)) || [[ -z $fig ]]; then
-		note "$w on $p failed: $(tail -n 2 "$BASE/cmd.err" "$BASE/fsmark.out" "$js" 2>/dev/null | grep -v '^==' | tr '\n' ' ' | cut -c1-300)"
+		note "$w on $p failed: $(tail -n 3 "$BASE/cmd.err" 2>/dev/null | tr '\n' ' ' | cut -c1-300)"
 		fig=fail
+		# Start the next workload from a fresh mount (released descriptors, no stale state).
+		[[ $p == bare ]] || cold "$p"
 	fi
 	FIG[$w,$p,$r]=$fig
 	note "round $r $w $p: $fig ${UNIT[$w]}"
