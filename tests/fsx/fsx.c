@@ -34,6 +34,14 @@
  * -i FILE starts from FILE's contents (the target must already hold them:
  * that is checked first) and -s FILE saves the model at the end, so that
  * a run can be split around an unmount and remount.
+ *
+ * -T N: N processes share the file, sized -l once, each with its own
+ * descriptors, seed (seed + its number) and model.  The file is cut into
+ * stripes of -w bytes (default 3 pages, so that a 64 KiB chunk holds
+ * stripes of several processes), dealt out in turn; a process writes
+ * (pwrite, mmap, O_DIRECT) only inside its own stripes, reads anywhere and
+ * checks its own bytes.  No truncation, append or far hole then: the size
+ * stays -l.  This puts concurrent writes to one chunk through the daemon.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +56,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,8 +102,10 @@ static struct {
 	uint64_t nops, opnum, check_every, progress;
 	uint64_t seed, rng;
 	uint64_t corrupt_at;         /* -C: self-test, spoil the file at op n */
+	unsigned nprocs, id;         /* -T: processes sharing the file, mine */
+	uint64_t stripe;             /* -w: bytes of a stripe */
 	long page;
-	bool quiet, verbose, direct_ok;
+	bool quiet, verbose, direct_ok, huge_ok;
 	unsigned log_show;
 	const char *dump_dir, *init_file, *save_file;
 	struct log_ent log[LOG_CAP];
@@ -272,6 +283,10 @@ static void __attribute__((noreturn, format(printf, 1, 2))) fail(const char *fmt
 	fflush(stdout);
 	fprintf(stderr, "\nfsx: FAILED at operation %" PRIu64 " (seed %" PRIu64
 		", file %s)\n", g.opnum, g.seed, g.fname);
+	if (g.nprocs > 1)
+		fprintf(stderr, "(process %u of %u, -T %u -S %" PRIu64
+			"; it checks only its own stripes of %" PRIu64 " bytes)\n",
+			g.id, g.nprocs, g.nprocs, g.seed - g.id, g.stripe);
 	if (g.nlog) {
 		fprintf(stderr, "failing operation:");
 		log_print_ent(stderr, &g.log[(g.nlog - 1) % LOG_CAP]);
@@ -297,11 +312,53 @@ static void __attribute__((noreturn, format(printf, 1, 2))) fail(const char *fmt
 			dump_file(".fsxbad", g.tmp, n);
 		}
 	}
-	fprintf(stderr, "fsx: reproduce with -S %" PRIu64 "\n", g.seed);
+	fprintf(stderr, "fsx: reproduce with -S %" PRIu64 "\n", g.seed - g.id);
 	exit(1);
 }
 
 #define die_sys(what) fail("%s: %s (errno %d)", what, strerror(errno), errno)
+
+/* -T: whether the byte at file offset o is this process's. */
+static bool own(uint64_t o)
+{
+	return (o / g.stripe) % g.nprocs == g.id;
+}
+
+/* -T: the bytes of other processes in buf (n bytes read at off) are
+ * replaced by the model's (zeros: never written by this process). */
+static void mask_others(uint8_t *buf, uint64_t off, uint64_t n)
+{
+	for (uint64_t i = 0; i < n;) {
+		uint64_t o = off + i, end = (o / g.stripe + 1) * g.stripe - off;
+
+		if (end > n)
+			end = n;
+		if (!own(o))
+			memcpy(buf + i, g.good + o, end - i);
+		i = end;
+	}
+}
+
+/* -T: a range inside one of this process's stripes: [*off, *off+*len),
+ * page-aligned when aligned is set (stripes are page multiples). */
+static void own_range(bool aligned, uint64_t *off, uint64_t *len)
+{
+	uint64_t nstripes = (g.maxlen + g.stripe - 1) / g.stripe;
+	uint64_t mine = (nstripes - g.id + g.nprocs - 1) / g.nprocs;
+	uint64_t s = rnd_below(mine) * g.nprocs + g.id;
+	uint64_t lo = s * g.stripe, hi = lo + g.stripe, pg = (uint64_t)g.page;
+
+	if (hi > g.maxlen)
+		hi = g.maxlen;
+	*off = lo + rnd_below(hi - lo);
+	*len = 1 + rnd_below(rnd_below(4) ? hi - *off : (hi - *off + 15) / 16);
+	if (aligned) {
+		*off &= ~(pg - 1);
+		*len = (*len + pg - 1) & ~(pg - 1);
+		if (*off + *len > hi)
+			*len = hi - *off;
+	}
+}
 
 /* Compares got (n bytes read at file offset off) with the model. */
 static void check_buf(const uint8_t *got, uint64_t off, uint64_t n,
@@ -312,6 +369,8 @@ static void check_buf(const uint8_t *got, uint64_t off, uint64_t n,
 	char line[256];
 	size_t ll;
 
+	if (g.nprocs > 1)
+		mask_others((uint8_t *)got, off, n);
 	if (!memcmp(got, want, n))
 		return;
 	for (i = 0; i < n; i++)
@@ -481,16 +540,19 @@ static void do_write(void)
 {
 	uint64_t off, len;
 
-	if (rnd_below(16) == 0 && g.size < g.maxlen) {
+	if (g.nprocs > 1) {
+		own_range(false, &off, &len);
+	} else if (rnd_below(16) == 0 && g.size < g.maxlen) {
 		write_append();
 		return;
-	}
-	/* One write in eight lands anywhere past EOF: a hole before it. */
-	if (rnd_below(8) == 0 && g.size < g.maxlen - 1)
+	} else if (rnd_below(8) == 0 && g.size < g.maxlen - 1) {
+		/* One write in eight lands anywhere past EOF: a hole before it. */
 		off = g.size + rnd_below(g.maxlen - g.size - 1);
-	else
+		len = pick_len();
+	} else {
 		off = pick_off(g.maxlen - 1);
-	len = pick_len();
+		len = pick_len();
+	}
 	if (off + len > g.maxlen)
 		len = g.maxlen - off;
 	log_add(OP_WRITE, off, len, 0, NULL);
@@ -530,6 +592,8 @@ static void do_mapwrite(void)
 	const char *note;
 	uint8_t *p;
 
+	if (g.nprocs > 1)
+		own_range(false, &off, &len);
 	if (off + len > g.maxlen)
 		len = g.maxlen - off;
 	if (off + len > g.size)
@@ -613,7 +677,7 @@ static void do_fsync(void)
 
 static void do_reopen(void)
 {
-	int trunc = rnd_below(10) == 0;
+	int trunc = rnd_below(10) == 0 && g.nprocs < 2;
 
 	log_add(OP_REOPEN, 0, 0, trunc, NULL);
 	if (close(g.fd))
@@ -673,7 +737,11 @@ static void do_direct(bool write)
 	uint8_t *buf = NULL;
 	int fd;
 
-	direct_range(write ? g.maxlen - 1 : (g.size ? g.size - 1 : 0), &off, &len);
+	if (write && g.nprocs > 1)
+		own_range(true, &off, &len);
+	else
+		direct_range(write ? g.maxlen - 1 : (g.size ? g.size - 1 : 0),
+			     &off, &len);
 	log_add(write ? OP_DWRITE : OP_DREAD, off, len, 0, NULL);
 	if ((fd = open(g.fname, O_RDWR | O_DIRECT)) < 0)
 		die_sys("O_DIRECT open");
@@ -737,20 +805,27 @@ static void do_seek(void)
 		fail("SEEK_DATA: returned the size 0x%jx", (intmax_t)r);
 }
 
-/* A short write at up to 1 TiB, far past -l: the size, the data and a
- * bit of the hole before it are checked, then the file is cut back. */
+/* A short write at up to 1 TiB (one in eight: up to 2^62), far past -l:
+ * the size, the data and a bit of the hole before it are checked, then
+ * the file is cut back. */
 static void do_farhole(void)
 {
-	uint64_t off = g.maxlen + 1 + rnd_below(1ull << 40), len = pick_len(), got;
+	bool huge = g.huge_ok && rnd_below(8) == 0;
+	uint64_t off = g.maxlen + 1 + rnd_below(huge ? 1ull << 62 : 1ull << 40);
 	uint64_t hmax = off - g.maxlen < g.maxlen ? off - g.maxlen : g.maxlen;
-	uint64_t hoff = off - 1 - rnd_below(hmax);
+	uint64_t hoff = off - 1 - rnd_below(hmax), len = pick_len(), got;
 	struct stat st;
 
 	/* g.tmp holds g.maxlen + g.maxoplen bytes: twice len, or the hole. */
 	if (len > g.maxlen / 2)
 		len = g.maxlen / 2;
-	log_add(OP_FARHOLE, off, len, 0, NULL);
+	log_add(OP_FARHOLE, off, len, 0, huge ? "huge" : NULL);
 	fill_pattern(g.tmp, off, len);
+	if (huge && pwrite(g.fd, g.tmp, len, (off_t)off) < 0 && errno == EFBIG) {
+		g.huge_ok = false;
+		printf("fsx: EFBIG at 0x%" PRIx64 ": no more huge holes\n", off);
+		return;
+	}
 	pwrite_full(g.fd, g.tmp, len, off, "FARHOLE");
 	if (fstat(g.fd, &st))
 		die_sys("FARHOLE fstat");
@@ -922,6 +997,8 @@ static void usage(void)
 "  -s file   save the expected content at the end\n"
 "  -M -F -D -R  no mmap / no fallocate / no O_DIRECT / no reopen\n"
 "  -C n      self-test: spoil a byte of FILE before operation n\n"
+"  -T n      n processes share FILE, each writing its own stripes\n"
+"  -w size   stripe size with -T (default 3 pages; a multiple of the page)\n"
 "  -q -v     quiet / print every operation\n");
 	exit(2);
 }
@@ -937,7 +1014,7 @@ static void parse_args(int argc, char **argv)
 	g.chunk = 64 << 10;
 	g.check_every = 1000;
 	g.log_show = 50;
-	while ((c = getopt(argc, argv, "N:S:l:o:c:f:p:L:P:i:s:MFDRC:qvh")) != -1) {
+	while ((c = getopt(argc, argv, "N:S:l:o:c:f:p:L:P:i:s:MFDRC:T:w:qvh")) != -1) {
 		switch (c) {
 		case 'N': g.nops = parse_num(optarg, 'N'); break;
 		case 'S': g.seed = parse_num(optarg, 'S'); seeded = true; break;
@@ -955,6 +1032,8 @@ static void parse_args(int argc, char **argv)
 		case 'D': op_weight[OP_DREAD] = op_weight[OP_DWRITE] = 0; break;
 		case 'R': op_weight[OP_REOPEN] = 0; break;
 		case 'C': g.corrupt_at = parse_num(optarg, 'C'); break;
+		case 'T': g.nprocs = (unsigned)parse_num(optarg, 'T'); break;
+		case 'w': g.stripe = parse_num(optarg, 'w'); break;
 		case 'q': g.quiet = true; break;
 		case 'v': g.verbose = true; break;
 		default: usage();
@@ -968,6 +1047,19 @@ static void parse_args(int argc, char **argv)
 			LOG_CAP);
 		exit(2);
 	}
+	if (!g.stripe)
+		g.stripe = 3 * (uint64_t)g.page;
+	if (g.nprocs > 1) {
+		if (g.stripe % (uint64_t)g.page || g.init_file || g.save_file ||
+		    g.corrupt_at || g.maxlen < g.nprocs * g.stripe) {
+			fprintf(stderr, "fsx: -T wants -w a multiple of the page, "
+				"-l of at least n stripes, and no -i, -s or -C\n");
+			exit(2);
+		}
+		/* The size stays -l: nothing that changes it. */
+		op_weight[OP_TRUNCATE] = op_weight[OP_SEEK] = 0;
+		op_weight[OP_FARHOLE] = 0;
+	}
 	if (!seeded) {
 		struct timespec ts;
 
@@ -978,33 +1070,10 @@ static void parse_args(int argc, char **argv)
 	g.rng = g.seed;
 }
 
-int main(int argc, char **argv)
+/* The operations of one process, then the final checks.  Returns 0 or
+ * does not return (fail). */
+static int run(void)
 {
-	parse_args(argc, argv);
-	g.page = sysconf(_SC_PAGESIZE);
-	g.fd2 = -1;
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (!(g.good = calloc(1, g.maxlen + 1)) ||
-	    !(g.tmp = malloc(g.maxlen + g.maxoplen + 1))) {
-		fprintf(stderr, "fsx: out of memory\n");
-		return 2;
-	}
-	printf("fsx: seed %" PRIu64 " ops %" PRIu64 " maxlen %" PRIu64
-	       " maxop %" PRIu64 " chunk %" PRIu64 " file %s\n", g.seed, g.nops,
-	       g.maxlen, g.maxoplen, g.chunk, g.fname);
-	if (g.init_file) {
-		load_init();
-		g.fd = open_file(O_RDWR);
-		check_size("initial contents");
-		do_check("initial contents (-i)");
-	} else {
-		g.fd = open_file(O_RDWR | O_CREAT | O_TRUNC);
-	}
-	g.direct_ok = probe_direct() && g.maxlen >= (uint64_t)g.page;
-	if (!g.direct_ok && (op_weight[OP_DREAD] || op_weight[OP_DWRITE])) {
-		printf("fsx: O_DIRECT not taken here; no DREAD/DWRITE\n");
-		op_weight[OP_DREAD] = op_weight[OP_DWRITE] = 0;
-	}
 	for (g.opnum = 1; g.opnum <= g.nops; g.opnum++) {
 		if (g.corrupt_at == g.opnum)
 			corrupt();
@@ -1029,11 +1098,97 @@ int main(int argc, char **argv)
 	close(g.fd);
 	if (g.save_file)
 		save_model();
-	printf("fsx: %" PRIu64 " operations OK (seed %" PRIu64 "):", g.nops, g.seed);
+	if (g.nprocs > 1)
+		printf("fsx: process %u: ", g.id);
+	else
+		printf("fsx: ");
+	printf("%" PRIu64 " operations OK (seed %" PRIu64 "):", g.nops, g.seed);
 	for (int i = 0; i < OP_NTYPES; i++)
 		printf(" %s %" PRIu64, op_names[i], g.counts[i]);
 	printf("\n");
+	return 0;
+}
+
+/* -T: sizes the file, forks the processes and waits for them all.
+ * Returns 0 when every one passed, else 1. */
+static int run_shared(void)
+{
+	pid_t *pids = calloc(g.nprocs, sizeof(*pids));
+	int rc = 0, st;
+
+	if (!pids) {
+		fprintf(stderr, "fsx: out of memory\n");
+		return 2;
+	}
+	if (ftruncate(g.fd, (off_t)g.maxlen))
+		die_sys("ftruncate to -l");
+	close(g.fd);
+	g.size = g.maxlen;
+	fflush(stdout);
+	for (unsigned i = 0; i < g.nprocs; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			die_sys("fork");
+		if (pid == 0) {
+			g.id = i;
+			g.seed += i;
+			g.rng = g.seed;
+			g.fd = open_file(O_RDWR);
+			exit(run());
+		}
+		pids[i] = pid;
+	}
+	for (unsigned i = 0; i < g.nprocs; i++) {
+		if (waitpid(pids[i], &st, 0) < 0 || !WIFEXITED(st) ||
+		    WEXITSTATUS(st)) {
+			fprintf(stderr, "fsx: process %u (seed %" PRIu64 ") failed\n",
+				i, g.seed + i);
+			rc = 1;
+		}
+	}
+	free(pids);
+	if (!rc)
+		printf("fsx: %u processes x %" PRIu64 " operations OK (seed %"
+		       PRIu64 ")\n", g.nprocs, g.nops, g.seed);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	int rc;
+
+	g.page = sysconf(_SC_PAGESIZE);
+	parse_args(argc, argv);
+	g.fd2 = -1;
+	g.huge_ok = true;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!(g.good = calloc(1, g.maxlen + 1)) ||
+	    !(g.tmp = malloc(g.maxlen + g.maxoplen + 1))) {
+		fprintf(stderr, "fsx: out of memory\n");
+		return 2;
+	}
+	printf("fsx: seed %" PRIu64 " ops %" PRIu64 " maxlen %" PRIu64
+	       " maxop %" PRIu64 " chunk %" PRIu64 " file %s\n", g.seed, g.nops,
+	       g.maxlen, g.maxoplen, g.chunk, g.fname);
+	if (g.nprocs > 1)
+		printf("fsx: %u processes, stripes of %" PRIu64 " bytes\n",
+		       g.nprocs, g.stripe);
+	if (g.init_file) {
+		load_init();
+		g.fd = open_file(O_RDWR);
+		check_size("initial contents");
+		do_check("initial contents (-i)");
+	} else {
+		g.fd = open_file(O_RDWR | O_CREAT | O_TRUNC);
+	}
+	g.direct_ok = probe_direct() && g.maxlen >= (uint64_t)g.page;
+	if (!g.direct_ok && (op_weight[OP_DREAD] || op_weight[OP_DWRITE])) {
+		printf("fsx: O_DIRECT not taken here; no DREAD/DWRITE\n");
+		op_weight[OP_DREAD] = op_weight[OP_DWRITE] = 0;
+	}
+	rc = g.nprocs > 1 ? run_shared() : run();
 	free(g.good);
 	free(g.tmp);
-	return 0;
+	return rc;
 }

@@ -12,6 +12,8 @@
 #      remount: half of the operations, unmount, remount, the file must be as fsx left it,
 #               then the other half starting from that content (fsx -i), with 4 KiB chunks
 #               and a small memtable so that the store flushes and compacts under it.
+#      shared:  fsx -T 4: four processes on one file, each writing its own 12 KiB stripes
+#               (several to a 64 KiB chunk) and checking them, FSX_OPS (10000) each.
 # The seed is LSM_SEED (default fixed) and is printed; a failure prints the command that
 # reproduces it.  The mounts are always unmounted (lib.sh's trap).
 source "$(dirname "$0")/../integration/lib.sh"
@@ -59,6 +61,8 @@ plain)
 	assert_match 'failing operation: +1500 CHECK' "$out" "the report names the failing operation"
 	n=$(printf '%s\n' "$out" | grep -cE '^  \[size 0x[0-9a-f]+\] +[0-9]+ ')
 	assert_eq 50 "$n" "the report shows the last 50 operations"
+	run_fsx "fsx -T 3 (three processes, own stripes), 5000 operations each, plain directory" \
+		-T 3 -N 5000 -S "$SEED" -P "$T_DIR" "$T_DIR/plain/shared"
 	;;
 mount)
 	OPS=${FSX_OPS:-100000}
@@ -93,8 +97,15 @@ remount)
 	fi
 	umount_lsmfs "$MNT" && ok "clean unmount" || not_ok "clean unmount"
 	;;
+shared)
+	OPS=${FSX_OPS:-10000}
+	fresh_mount s write_buffer=256K
+	run_fsx "fsx -T 4 (four processes, own stripes), $OPS operations each, on lsmfs" \
+		-T 4 -N "$OPS" -S "$SEED" -l 2M -P "$T_DIR" "$T_DIR/s.mnt/fsx.file"
+	umount_lsmfs "$T_DIR/s.mnt" && ok "clean unmount" || not_ok "clean unmount"
+	;;
 *)
-	die "unknown mode $MODE (plain, mount or remount)"
+	die "unknown mode $MODE (plain, mount, remount or shared)"
 	;;
 esac
 finish
