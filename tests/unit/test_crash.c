@@ -214,6 +214,55 @@ static size_t check_prefix(lsm_db *db, const struct model *base,
 	return found;
 }
 
+/* Right after an open, recovery has moved every log into tables and
+ * started one new log: a second NNNNNN.log left behind would be replayed
+ * again at the next open, on top of newer data. */
+static void check_one_log(const char *dir, const char *ctx)
+{
+	char **names = NULL, list[512] = "";
+	size_t n = 0, o = 0;
+	int logs = 0;
+	lsm_env *env = lsm_env_posix();
+
+	CHECK_RC(env->list(env, dir, &names, &n));
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(names[i]);
+		if (l > 4 && !strcmp(names[i] + l - 4, ".log")) {
+			logs++;
+			if (o < sizeof(list) - 32)
+				o += (size_t)snprintf(list + o, sizeof(list) - o, " %s", names[i]);
+		}
+	}
+	lsm_env_list_free(names, n);
+	CHECK(logs == 1, "%s: %d logs after recovery:%s", ctx, logs, list);
+}
+
+/* A second power cut, during the recovery from the first: open with a
+ * cut at the rj-th sync (the open may fail, or succeed and then lose
+ * power), and apply it.  What the first cut left must still be what
+ * the next open finds: recovery adds and loses nothing. */
+static void cut_during_recovery(const char *dir, const struct lsm_options *o,
+				uint64_t rj, uint64_t tear_seed, const char *ctx)
+{
+	struct lsm_options opt = *o;
+	lsm_env *env = fault_env();
+	lsm_db *db = NULL;
+	int rc;
+
+	opt.env = env;
+	lsm_fault_crash_at_sync(env, rj);
+	rc = lsm_open(dir, &opt, &db);
+	if (rc == LSM_OK) {
+		lsm_fault_crash(env);
+		lsm_close(db);
+	} else {
+		CHECK(lsm_fault_crashed(env), "%s: recovery failed without a fault: %s (%s)",
+		      ctx, lsm_strerror(rc), lsm_last_error());
+	}
+	CHECK_RC(lsm_fault_apply_crash(env, tear_seed));
+	env_destroy(env);
+}
+
 /* ---- a random workload ---------------------------------------------- */
 #define CR_KEYS 300
 
@@ -405,11 +454,18 @@ static void test_crash_rounds(void **state)
 		}
 		CHECK_RC(lsm_fault_apply_crash(env, rseed));
 		env_destroy(env);
+		if (model_below(&r, 3) == 0) {
+			uint64_t rj = 1 + model_below(&r, 8);
+			print_message("   and a second cut at sync %llu of the recovery\n",
+				      (unsigned long long)rj);
+			cut_during_recovery(dir, &opt, rj, rseed + 1, ctx);
+		}
 		env = fault_env();
 		opt.env = env;
 		int orc = lsm_open(dir, &opt, &db);
 		CHECK(orc == LSM_OK, "%s: reopen after the cut: %s (%s)", ctx,
 		      lsm_strerror(orc), lsm_last_error());
+		check_one_log(dir, ctx);
 		size_t p = check_prefix(db, &base, &w.log, w.synced, w.attempted, ctx);
 		if (p > w.synced)
 			torn_kept++;
@@ -499,7 +555,7 @@ static void kwork(struct work *w)
 
 /* One run of kwork with a cut at sync k (0: none).  Returns the number
  * of syncs the env saw. */
-static uint64_t crash_at_k(uint64_t k, uint64_t tear_seed)
+static uint64_t crash_at_k(uint64_t k, uint64_t tear_seed, uint64_t rj)
 {
 	struct lsm_options opt;
 	struct model empty = {0};
@@ -511,8 +567,9 @@ static uint64_t crash_at_k(uint64_t k, uint64_t tear_seed)
 	int rc;
 
 	model_tmpdir(dir, sizeof(dir), "lsmcrash_k");
-	snprintf(ctx, sizeof(ctx), "cut at sync %llu (tear seed %llu)",
-		 (unsigned long long)k, (unsigned long long)tear_seed);
+	snprintf(ctx, sizeof(ctx), "cut at sync %llu (tear seed %llu), then at recovery sync %llu",
+		 (unsigned long long)k, (unsigned long long)tear_seed,
+		 (unsigned long long)rj);
 	small_options(&opt, env);
 	opt.no_background = 1;
 	work_init(&w, 0);
@@ -544,11 +601,14 @@ static uint64_t crash_at_k(uint64_t k, uint64_t tear_seed)
 	lsm_fault_counts(env, &appends, &syncs);
 	CHECK_RC(lsm_fault_apply_crash(env, tear_seed));
 	env_destroy(env);
+	if (rj)
+		cut_during_recovery(dir, &opt, rj, tear_seed + 1, ctx);
 	opt.env = NULL;
 	opt.no_background = 0;
 	rc = lsm_open(dir, &opt, &db);
 	CHECK(rc == LSM_OK, "%s: reopen: %s (%s)", ctx, lsm_strerror(rc),
 	      lsm_last_error());
+	check_one_log(dir, ctx);
 	check_prefix(db, &empty, &w.log, w.synced, w.attempted, ctx);
 	CHECK_RC(lsm_close(db));
 	work_free(&w);
@@ -561,13 +621,17 @@ static void test_crash_every_sync(void **state)
 	uint64_t total;
 	(void)state;
 
-	total = crash_at_k(0, 1);
+	total = crash_at_k(0, 1, 0);
 	print_message("every sync: the workload makes %llu syncs (open included)\n",
 		      (unsigned long long)total);
 	CHECK(total >= 5, "only %llu syncs in the workload", (unsigned long long)total);
 	for (uint64_t k = 1; k <= total + 1; k++)
 		for (uint64_t tear = 0; tear < 3; tear++)
-			crash_at_k(k, g_seed + k * 7 + tear);
+			crash_at_k(k, g_seed + k * 7 + tear, 0);
+	/* and a second cut during each recovery, at each of its first syncs */
+	for (uint64_t k = 1; k <= total + 1; k++)
+		for (uint64_t rj = 1; rj <= 6; rj++)
+			crash_at_k(k, g_seed + k * 11 + rj, rj);
 }
 
 /* ======================================================================
