@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -528,7 +529,7 @@ static void newest_file(struct tst *t, const char *suffix, char *path,
 	path[0] = 0;
 	while ((de = readdir(d))) {
 		size_t n = strlen(de->d_name), sl = strlen(suffix);
-		char p[256];
+		char p[PATH_MAX + 256];
 		struct stat st;
 
 		if (n <= sl || strcmp(de->d_name + n - sl, suffix))
