@@ -105,7 +105,7 @@ static struct {
 	unsigned nprocs, id;         /* -T: processes sharing the file, mine */
 	uint64_t stripe;             /* -w: bytes of a stripe */
 	long page;
-	bool quiet, verbose, direct_ok, huge_ok;
+	bool quiet, verbose, direct_ok, huge_ok, check_blocks;
 	unsigned log_show;
 	const char *dump_dir, *init_file, *save_file;
 	struct log_ent log[LOG_CAP];
@@ -847,6 +847,29 @@ static void do_farhole(void)
 }
 
 /* The whole file, and that nothing follows its end. */
+/* -b: after an fsync, st_blocks must cover every nonzero byte of the
+ * model (data takes space) and, as lsmfs stores nothing past the size,
+ * stay within the size rounded up to 4 KiB.  File systems that compress,
+ * inline small files or keep blocks past EOF break these: hence an
+ * option. */
+static void check_blocks(const char *how)
+{
+	uint64_t nz = 0, bytes, cap = (g.size + 4095) / 4096 * 4096;
+	struct stat st;
+
+	if (fsync(g.fd))
+		die_sys("fsync before st_blocks");
+	if (fstat(g.fd, &st))
+		die_sys("fstat");
+	for (uint64_t i = 0; i < g.size; i++)
+		nz += g.good[i] != 0;
+	bytes = (uint64_t)st.st_blocks * 512;
+	if (bytes < nz || bytes > cap)
+		fail("%s: st_blocks %jd (0x%" PRIx64 " bytes) outside [0x%" PRIx64
+		     " nonzero bytes, 0x%" PRIx64 " size in 4 KiB blocks]", how,
+		     (intmax_t)st.st_blocks, bytes, nz, cap);
+}
+
 static void do_check(const char *how)
 {
 	uint64_t got;
@@ -857,6 +880,8 @@ static void do_check(const char *how)
 		fail("%s: read 0x%" PRIx64 " bytes of the whole file, expected 0x%"
 		     PRIx64, how, got, g.size);
 	check_buf(g.tmp, 0, got, how);
+	if (g.check_blocks)
+		check_blocks(how);
 }
 
 /* -C: spoils one byte of the file behind the model's back, just before
@@ -996,6 +1021,7 @@ static void usage(void)
 "  -i file   start from this content (FILE must already hold it)\n"
 "  -s file   save the expected content at the end\n"
 "  -M -F -D -R  no mmap / no fallocate / no O_DIRECT / no reopen\n"
+"  -b        at each whole-file check, fsync and check st_blocks (lsmfs)\n"
 "  -C n      self-test: spoil a byte of FILE before operation n\n"
 "  -T n      n processes share FILE, each writing its own stripes\n"
 "  -w size   stripe size with -T (default 3 pages; a multiple of the page)\n"
@@ -1014,7 +1040,7 @@ static void parse_args(int argc, char **argv)
 	g.chunk = 64 << 10;
 	g.check_every = 1000;
 	g.log_show = 50;
-	while ((c = getopt(argc, argv, "N:S:l:o:c:f:p:L:P:i:s:MFDRC:T:w:qvh")) != -1) {
+	while ((c = getopt(argc, argv, "N:S:l:o:c:f:p:L:P:i:s:MFDRC:T:w:bqvh")) != -1) {
 		switch (c) {
 		case 'N': g.nops = parse_num(optarg, 'N'); break;
 		case 'S': g.seed = parse_num(optarg, 'S'); seeded = true; break;
@@ -1034,6 +1060,7 @@ static void parse_args(int argc, char **argv)
 		case 'C': g.corrupt_at = parse_num(optarg, 'C'); break;
 		case 'T': g.nprocs = (unsigned)parse_num(optarg, 'T'); break;
 		case 'w': g.stripe = parse_num(optarg, 'w'); break;
+		case 'b': g.check_blocks = true; break;
 		case 'q': g.quiet = true; break;
 		case 'v': g.verbose = true; break;
 		default: usage();

@@ -14,7 +14,8 @@
 #               and a small memtable so that the store flushes and compacts under it.
 #      shared:  fsx -T 4: four processes on one file, each writing its own 12 KiB stripes
 #               (several to a 64 KiB chunk) and checking them, FSX_OPS (10000) each.
-# The seed is LSM_SEED (default fixed) and is printed; a failure prints the command that
+# On lsmfs, fsx -b also checks st_blocks at each whole-file check (tar and cp take a file
+# with no blocks for all holes).  The seed is LSM_SEED (default fixed) and is printed; a failure prints the command that
 # reproduces it.  The mounts are always unmounted (lib.sh's trap).
 source "$(dirname "$0")/../integration/lib.sh"
 
@@ -68,7 +69,7 @@ mount)
 	OPS=${FSX_OPS:-100000}
 	fresh_mount m
 	MNT=$T_DIR/m.mnt
-	run_fsx "fsx, $OPS operations on lsmfs" -N "$OPS" -S "$SEED" -l 2M -c 64K \
+	run_fsx "fsx, $OPS operations on lsmfs" -N "$OPS" -S "$SEED" -l 2M -c 64K -b -f 250 \
 		-p 0 -P "$T_DIR" -s "$T_DIR/m.expected" "$MNT/fsx.file"
 	rc=$?
 	if ((rc == 0)); then
@@ -83,13 +84,13 @@ remount)
 	HALF=$((OPS / 2))
 	fresh_mount r chunk_size=4K write_buffer=256K
 	MNT=$T_DIR/r.mnt
-	if run_fsx "fsx, first $HALF operations (4 KiB chunks)" -N "$HALF" -S "$SEED" \
+	if run_fsx "fsx, first $HALF operations (4 KiB chunks)" -N "$HALF" -S "$SEED" -b \
 		-l 1M -c 4K -P "$T_DIR" -s "$T_DIR/r.half" "$MNT/fsx.file"; then
 		remount_lsmfs "$T_DIR/r.store" "$MNT"
 		assert_true "after the remount the file holds what fsx expects" \
 			cmp -- "$T_DIR/r.half" "$MNT/fsx.file"
 		run_fsx "fsx, $HALF more operations from the remounted content" -N "$HALF" \
-			-S "$((SEED + 1))" -l 1M -c 4K -P "$T_DIR" -i "$T_DIR/r.half" \
+			-S "$((SEED + 1))" -b -l 1M -c 4K -P "$T_DIR" -i "$T_DIR/r.half" \
 			-s "$T_DIR/r.end" "$MNT/fsx.file" &&
 			remount_lsmfs "$T_DIR/r.store" "$MNT" &&
 			assert_true "after a second remount the file holds what fsx expects" \
@@ -101,7 +102,7 @@ shared)
 	OPS=${FSX_OPS:-10000}
 	fresh_mount s write_buffer=256K
 	run_fsx "fsx -T 4 (four processes, own stripes), $OPS operations each, on lsmfs" \
-		-T 4 -N "$OPS" -S "$SEED" -l 2M -P "$T_DIR" "$T_DIR/s.mnt/fsx.file"
+		-T 4 -N "$OPS" -S "$SEED" -b -l 2M -P "$T_DIR" "$T_DIR/s.mnt/fsx.file"
 	umount_lsmfs "$T_DIR/s.mnt" && ok "clean unmount" || not_ok "clean unmount"
 	;;
 *)
