@@ -242,6 +242,12 @@ DESC=([seqwrite]="fio write ${SEQ_MB} MiB, 1 MiB blocks, fsync"
 declare -A FIG       # [wl,place,round] -> figure, or "fail"
 declare -A DAEMON    # [place,what,round]
 
+# The sources of cp, tar and rsync in the page cache (a cold step before drops them).
+warm_sources() {
+	cat "$BASE/tree.tar" >/dev/null
+	find "$TREE" -type f -exec cat {} + >/dev/null 2>&1
+}
+
 PERF_PID=
 perf_start() { # wl place
 	[[ $1 == "$PERF_WL" && $2 == lsmfs ]] || return 0
@@ -327,6 +333,7 @@ run_one() { # wl place round
 		tar) rm -rf "$d/tarx" && mkdir "$d/tarx"; cmd=(tar xf "$BASE/tree.tar" -C "$d/tarx") ;;
 		rsync | rsync2) cmd=(rsync -a "$TREE/" "$d/rs/") ;;
 		esac
+		warm_sources
 		perf_start "$w" "$p"
 		t0=$(now)
 		"${cmd[@]}" >/dev/null 2>"$BASE/cmd.err" || ok=0
@@ -354,8 +361,6 @@ mkdir -p "$STORE" "$PT_SRC" "${MNT[bare]}"
 note "the tree: $TREE ($(find "$TREE" | wc -l) entries, $(du -sh "$TREE" | cut -f1)); tar of it in $BASE"
 tar cf "$BASE/tree.tar" -C "$(dirname "$TREE")" "$(basename "$TREE")" 2>/dev/null ||
 	die "cannot tar $TREE"
-cat "$BASE/tree.tar" >/dev/null
-find "$TREE" -type f -exec cat {} + >/dev/null 2>&1 # the source tree warm, for every place
 # passthrough_ll keeps a file descriptor per inode it has looked up: give it the hard limit.
 ulimit -n "$(ulimit -Hn)"
 for p in lsmfs passthrough; do mount_place "$p"; done
