@@ -11,11 +11,14 @@
  * second descriptor (fresh or kept open), O_DIRECT reads and writes
  * through a descriptor of their own (when the file system takes O_DIRECT),
  * SEEK_DATA/SEEK_HOLE (no model byte that is not zero may lie in a hole),
+ * dropping the page cache of a range (POSIX_FADV_DONTNEED, so that later
+ * reads reach the file system instead of the kernel's copy),
  * a write far past the largest size (up to 1 TiB: a huge hole, read back,
  * then truncated away again), and every -f operations a read of the whole
  * file.  Some writes go through an O_APPEND descriptor; some mmap writes
  * leave the write-back to munmap instead of msync.  After every operation
- * fstat's size must equal the model's.
+ * fstat's size must equal the model's, and after a write, a truncation or
+ * an msync st_mtime and st_ctime must lie within the operation.
  *
  * Data: the byte at file offset o written by operation n is
  * 1 + (31 n + o) mod 255, never 0, so a zero where data belongs is a lost
@@ -63,13 +66,13 @@
 enum fsx_op {
 	OP_READ, OP_WRITE, OP_MAPREAD, OP_MAPWRITE, OP_TRUNCATE, OP_FALLOC,
 	OP_FSYNC, OP_REOPEN, OP_READ2, OP_DREAD, OP_DWRITE, OP_SEEK,
-	OP_FARHOLE, OP_CHECK, OP_NTYPES
+	OP_FARHOLE, OP_DROP, OP_CHECK, OP_NTYPES
 };
 
 static const char *const op_names[OP_NTYPES] = {
 	"READ", "WRITE", "MAPREAD", "MAPWRITE", "TRUNCATE", "FALLOC",
 	"FSYNC", "REOPEN", "READ2", "DREAD", "DWRITE", "SEEK", "FARHOLE",
-	"CHECK",
+	"DROP", "CHECK",
 };
 
 /* Relative weights of the random operations (OP_CHECK is periodic). */
@@ -77,7 +80,7 @@ static unsigned op_weight[OP_NTYPES] = {
 	[OP_READ] = 20, [OP_WRITE] = 24, [OP_MAPREAD] = 8, [OP_MAPWRITE] = 8,
 	[OP_TRUNCATE] = 8, [OP_FALLOC] = 6, [OP_FSYNC] = 3, [OP_REOPEN] = 3,
 	[OP_READ2] = 6, [OP_DREAD] = 4, [OP_DWRITE] = 4, [OP_SEEK] = 3,
-	[OP_FARHOLE] = 1,
+	[OP_FARHOLE] = 1, [OP_DROP] = 4,
 };
 
 /* One logged operation. */
@@ -106,6 +109,8 @@ static struct {
 	uint64_t stripe;             /* -w: bytes of a stripe */
 	long page;
 	bool quiet, verbose, direct_ok, huge_ok, check_blocks;
+	bool check_times, times_due; /* times_due: set by the ops that must
+					update st_mtime and st_ctime */
 	unsigned log_show;
 	const char *dump_dir, *init_file, *save_file;
 	struct log_ent log[LOG_CAP];
@@ -532,6 +537,7 @@ static void write_append(void)
 	if ((uint64_t)r != len)
 		fail("WRITE O_APPEND: wrote 0x%zx of 0x%" PRIx64 " bytes", r, len);
 	model_write(g.tmp, off, len);
+	g.times_due = true;
 	if (close(fd))
 		die_sys("WRITE O_APPEND close");
 }
@@ -559,6 +565,7 @@ static void do_write(void)
 	fill_pattern(g.tmp, off, len);
 	pwrite_full(g.fd, g.tmp, len, off, "WRITE");
 	model_write(g.tmp, off, len);
+	g.times_due = true;
 }
 
 static void do_mapread(void)
@@ -617,6 +624,8 @@ static void do_mapwrite(void)
 	model_write(g.tmp, off, len);
 	if (sync && msync(p, len + off - pg, MS_SYNC))
 		die_sys("MAPWRITE msync");
+	/* POSIX: marked for update by the msync (without one: some time). */
+	g.times_due = sync;
 	if (munmap(p, len + off - pg))
 		die_sys("MAPWRITE munmap");
 }
@@ -643,6 +652,7 @@ static void do_truncate(void)
 	if (ftruncate(g.fd, (off_t)ns))
 		die_sys("TRUNCATE");
 	model_truncate(ns);
+	g.times_due = true;
 }
 
 static void do_falloc(void)
@@ -751,6 +761,7 @@ static void do_direct(bool write)
 		fill_pattern(buf, off, len);
 		pwrite_full(fd, buf, len, off, "DWRITE");
 		model_write(buf, off, len);
+		g.times_due = true;
 	} else {
 		want = off >= g.size ? 0 : (off + len > g.size ? g.size - off : len);
 		got = pread_full(fd, buf, len, off, "DREAD");
@@ -846,6 +857,22 @@ static void do_farhole(void)
 		die_sys("FARHOLE ftruncate back");
 }
 
+/* Drops the kernel's clean cached pages of a range or of the whole file:
+ * the reads after it go to the file system (the daemon, through FUSE). */
+static void do_drop(void)
+{
+	uint64_t off = 0, len = 0;
+
+	if (rnd_below(2)) {
+		off = pick_off(g.maxlen - 1);
+		len = pick_len();
+	}
+	log_add(OP_DROP, off, len, 0, len ? NULL : "whole file");
+	errno = posix_fadvise(g.fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
+	if (errno)
+		die_sys("DROP posix_fadvise");
+}
+
 /* The whole file, and that nothing follows its end. */
 /* -b: after an fsync, st_blocks must cover every nonzero byte of the
  * model (data takes space) and, as lsmfs stores nothing past the size,
@@ -875,6 +902,9 @@ static void do_check(const char *how)
 	uint64_t got;
 
 	log_add(OP_CHECK, 0, 0, 0, how);
+	/* Every other time from the file system rather than the cache. */
+	if (g.nlog % 2 && (errno = posix_fadvise(g.fd, 0, 0, POSIX_FADV_DONTNEED)))
+		die_sys("CHECK posix_fadvise");
 	got = pread_full(g.fd, g.tmp, g.size + 1, 0, how);
 	if (got != g.size)
 		fail("%s: read 0x%" PRIx64 " bytes of the whole file, expected 0x%"
@@ -915,9 +945,41 @@ static enum fsx_op pick_op(void)
 	return OP_READ;
 }
 
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* After an operation that changed the data or the size (g.times_due):
+ * st_mtime and st_ctime lie within it, give or take FSX_TIME_SLACK_NS
+ * (kernels stamp times from a clock that ticks in jiffies). */
+#define FSX_TIME_SLACK_NS 20000000
+static void check_times(const char *what, int64_t t0, int64_t t1)
+{
+	struct stat st;
+	int64_t m, c;
+
+	if (fstat(g.fd, &st))
+		die_sys("fstat");
+	m = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	c = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+	if (m < t0 - FSX_TIME_SLACK_NS || m > t1 + FSX_TIME_SLACK_NS ||
+	    c < t0 - FSX_TIME_SLACK_NS || c > t1 + FSX_TIME_SLACK_NS)
+		fail("%s: st_mtime %+.6f s, st_ctime %+.6f s from the start of the "
+		     "operation, which took %.6f s: not updated", what,
+		     (double)(m - t0) / 1e9, (double)(c - t0) / 1e9,
+		     (double)(t1 - t0) / 1e9);
+}
+
 static void run_op(enum fsx_op op)
 {
+	int64_t t0 = g.check_times ? now_ns() : 0;
+
 	g.counts[op]++;
+	g.times_due = false;
 	switch (op) {
 	case OP_READ: do_read(); break;
 	case OP_WRITE: do_write(); break;
@@ -932,12 +994,15 @@ static void run_op(enum fsx_op op)
 	case OP_DWRITE: do_direct(true); break;
 	case OP_SEEK: do_seek(); break;
 	case OP_FARHOLE: do_farhole(); break;
+	case OP_DROP: do_drop(); break;
 	case OP_CHECK: do_check("CHECK"); break;
 	case OP_NTYPES: break;
 	}
 	if (g.verbose)
 		log_print_ent(stdout, &g.log[(g.nlog - 1) % LOG_CAP]);
 	check_size(op_names[op]);
+	if (g.check_times && g.times_due)
+		check_times(op_names[op], t0, now_ns());
 }
 
 /* ---------------------------------------------------------------- set-up */
@@ -1022,6 +1087,7 @@ static void usage(void)
 "  -s file   save the expected content at the end\n"
 "  -M -F -D -R  no mmap / no fallocate / no O_DIRECT / no reopen\n"
 "  -b        at each whole-file check, fsync and check st_blocks (lsmfs)\n"
+"  -t        do not check that writes and truncates update st_mtime/st_ctime\n"
 "  -C n      self-test: spoil a byte of FILE before operation n\n"
 "  -T n      n processes share FILE, each writing its own stripes\n"
 "  -w size   stripe size with -T (default 3 pages; a multiple of the page)\n"
@@ -1039,8 +1105,9 @@ static void parse_args(int argc, char **argv)
 	g.maxoplen = 256 << 10;
 	g.chunk = 64 << 10;
 	g.check_every = 1000;
+	g.check_times = true;
 	g.log_show = 50;
-	while ((c = getopt(argc, argv, "N:S:l:o:c:f:p:L:P:i:s:MFDRC:T:w:bqvh")) != -1) {
+	while ((c = getopt(argc, argv, "N:S:l:o:c:f:p:L:P:i:s:MFDRC:T:w:btqvh")) != -1) {
 		switch (c) {
 		case 'N': g.nops = parse_num(optarg, 'N'); break;
 		case 'S': g.seed = parse_num(optarg, 'S'); seeded = true; break;
@@ -1061,6 +1128,7 @@ static void parse_args(int argc, char **argv)
 		case 'T': g.nprocs = (unsigned)parse_num(optarg, 'T'); break;
 		case 'w': g.stripe = parse_num(optarg, 'w'); break;
 		case 'b': g.check_blocks = true; break;
+		case 't': g.check_times = false; break;
 		case 'q': g.quiet = true; break;
 		case 'v': g.verbose = true; break;
 		default: usage();
