@@ -13,6 +13,7 @@
  * SEEK_DATA/SEEK_HOLE (no model byte that is not zero may lie in a hole),
  * dropping the page cache of a range (POSIX_FADV_DONTNEED, so that later
  * reads reach the file system instead of the kernel's copy),
+ * copy_file_range between two ranges of the file that do not overlap,
  * a write far past the largest size (up to 1 TiB: a huge hole, read back,
  * then truncated away again), and every -f operations a read of the whole
  * file.  Some writes go through an O_APPEND descriptor; some mmap writes
@@ -66,13 +67,13 @@
 enum fsx_op {
 	OP_READ, OP_WRITE, OP_MAPREAD, OP_MAPWRITE, OP_TRUNCATE, OP_FALLOC,
 	OP_FSYNC, OP_REOPEN, OP_READ2, OP_DREAD, OP_DWRITE, OP_SEEK,
-	OP_FARHOLE, OP_DROP, OP_CHECK, OP_NTYPES
+	OP_FARHOLE, OP_DROP, OP_COPY, OP_CHECK, OP_NTYPES
 };
 
 static const char *const op_names[OP_NTYPES] = {
 	"READ", "WRITE", "MAPREAD", "MAPWRITE", "TRUNCATE", "FALLOC",
 	"FSYNC", "REOPEN", "READ2", "DREAD", "DWRITE", "SEEK", "FARHOLE",
-	"DROP", "CHECK",
+	"DROP", "COPY", "CHECK",
 };
 
 /* Relative weights of the random operations (OP_CHECK is periodic). */
@@ -80,7 +81,7 @@ static unsigned op_weight[OP_NTYPES] = {
 	[OP_READ] = 20, [OP_WRITE] = 24, [OP_MAPREAD] = 8, [OP_MAPWRITE] = 8,
 	[OP_TRUNCATE] = 8, [OP_FALLOC] = 6, [OP_FSYNC] = 3, [OP_REOPEN] = 3,
 	[OP_READ2] = 6, [OP_DREAD] = 4, [OP_DWRITE] = 4, [OP_SEEK] = 3,
-	[OP_FARHOLE] = 1, [OP_DROP] = 4,
+	[OP_FARHOLE] = 1, [OP_DROP] = 4, [OP_COPY] = 3,
 };
 
 /* One logged operation. */
@@ -234,7 +235,9 @@ static void log_print_ent(FILE *f, const struct log_ent *e)
 			" bytes)", e->off, e->off + e->len - 1, e->len);
 		if (e->op == OP_FALLOC)
 			fprintf(f, " %s", e->flag ? "KEEP_SIZE" : "mode 0");
-		if ((e->op == OP_WRITE || e->op == OP_MAPWRITE ||
+		if (e->op == OP_COPY)
+			fprintf(f, " from 0x%" PRIx64, (uint64_t)e->flag);
+		if ((e->op == OP_WRITE || e->op == OP_MAPWRITE || e->op == OP_COPY ||
 		     e->op == OP_DWRITE || e->op == OP_FALLOC) &&
 		    e->off + e->len > e->size0)
 			fprintf(f, e->off > e->size0 ? " past EOF 0x%" PRIx64
@@ -857,6 +860,58 @@ static void do_farhole(void)
 		die_sys("FARHOLE ftruncate back");
 }
 
+/* copy_file_range of [src, src+len) to [off, off+len), which do not
+ * overlap; a source reaching past EOF copies up to EOF.  Only that much
+ * is asked for: a copy that extends the file would otherwise go on to
+ * copy the source's new tail on the next call of the loop. */
+static void do_copy(void)
+{
+	uint64_t src, off, len = pick_len(), want, done = 0;
+	loff_t in, out;
+
+	if (len > g.maxlen / 2)
+		len = g.maxlen / 2;
+	src = pick_off(g.maxlen - len);
+	do {
+		off = pick_off(g.maxlen - len);
+	} while (off < src + len && src < off + len);
+	want = src >= g.size ? 0 : (src + len > g.size ? g.size - src : len);
+	if (want)
+		memcpy(g.tmp, g.good + src, want);
+	/* The log's flag is an int: offsets under 2 GiB only. */
+	log_add(OP_COPY, off, len, (int)src, src + len > g.size ? "source past EOF" : NULL);
+	while (done < (want ? want : 1)) {
+		ssize_t r;
+
+		in = (loff_t)(src + done);
+		out = (loff_t)(off + done);
+		r = copy_file_range(g.fd, &in, g.fd, &out,
+				    want ? want - done : len, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (done == 0 && (errno == EOPNOTSUPP || errno == ENOSYS ||
+					  errno == EXDEV)) {
+				op_weight[OP_COPY] = 0;
+				printf("fsx: copy_file_range: %s; no more COPY\n",
+				       strerror(errno));
+				return;
+			}
+			die_sys("COPY copy_file_range");
+		}
+		if (r == 0)
+			break;
+		done += (uint64_t)r;
+	}
+	if (done != want)
+		fail("COPY: copied 0x%" PRIx64 " bytes, expected 0x%" PRIx64
+		     " (size 0x%" PRIx64 ")", done, want, g.size);
+	if (done) {
+		model_write(g.tmp, off, done);
+		g.times_due = true;
+	}
+}
+
 /* Drops the kernel's clean cached pages of a range or of the whole file:
  * the reads after it go to the file system (the daemon, through FUSE). */
 static void do_drop(void)
@@ -995,6 +1050,7 @@ static void run_op(enum fsx_op op)
 	case OP_SEEK: do_seek(); break;
 	case OP_FARHOLE: do_farhole(); break;
 	case OP_DROP: do_drop(); break;
+	case OP_COPY: do_copy(); break;
 	case OP_CHECK: do_check("CHECK"); break;
 	case OP_NTYPES: break;
 	}
@@ -1137,6 +1193,8 @@ static void parse_args(int argc, char **argv)
 	if (optind != argc - 1)
 		usage();
 	g.fname = argv[optind];
+	if (g.maxlen > (1u << 30))
+		op_weight[OP_COPY] = 0; /* see do_copy's log flag */
 	if (g.maxlen < 2 || g.maxoplen < 1 || g.chunk < 1 || g.log_show > LOG_CAP) {
 		fprintf(stderr, "fsx: need -l >= 2, -o >= 1, -c >= 1, -L <= %d\n",
 			LOG_CAP);
@@ -1153,7 +1211,7 @@ static void parse_args(int argc, char **argv)
 		}
 		/* The size stays -l: nothing that changes it. */
 		op_weight[OP_TRUNCATE] = op_weight[OP_SEEK] = 0;
-		op_weight[OP_FARHOLE] = 0;
+		op_weight[OP_FARHOLE] = op_weight[OP_COPY] = 0;
 	}
 	if (!seeded) {
 		struct timespec ts;
