@@ -14,9 +14,10 @@
  * dropping the page cache of a range (POSIX_FADV_DONTNEED, so that later
  * reads reach the file system instead of the kernel's copy),
  * copy_file_range between two ranges of the file that do not overlap,
- * a write far past the largest size (up to 1 TiB: a huge hole, read back,
- * then truncated away again), and every -f operations a read of the whole
- * file.  Some writes go through an O_APPEND descriptor; some mmap writes
+ * a write far past the largest size (up to 1 TiB, one in eight up to
+ * 2^62: a huge hole, read back, then truncated away again), and every -f
+ * operations a read of the whole file (with -b also a check of st_blocks
+ * after an fsync).  Some writes go through an O_APPEND descriptor; some mmap writes
  * leave the write-back to munmap instead of msync.  After every operation
  * fstat's size must equal the model's, and after a write, a truncation or
  * an msync st_mtime and st_ctime must lie within the operation.
@@ -90,7 +91,7 @@ struct log_ent {
 	enum fsx_op op;
 	uint64_t off, len;  /* range; TRUNCATE: off = new size */
 	uint64_t size0;     /* model size before */
-	int flag;           /* op-specific: fallocate mode, fsync kind... */
+	uint64_t flag;      /* op-specific: fallocate mode, COPY source... */
 	const char *note;   /* static string or NULL */
 };
 
@@ -195,7 +196,7 @@ static uint64_t pick_len(void)
 /* ---------------------------------------------------------------- log */
 
 static struct log_ent *log_add(enum fsx_op op, uint64_t off, uint64_t len,
-			       int flag, const char *note)
+			       uint64_t flag, const char *note)
 {
 	struct log_ent *e = &g.log[g.nlog++ % LOG_CAP];
 
@@ -236,7 +237,7 @@ static void log_print_ent(FILE *f, const struct log_ent *e)
 		if (e->op == OP_FALLOC)
 			fprintf(f, " %s", e->flag ? "KEEP_SIZE" : "mode 0");
 		if (e->op == OP_COPY)
-			fprintf(f, " from 0x%" PRIx64, (uint64_t)e->flag);
+			fprintf(f, " from 0x%" PRIx64, e->flag);
 		if ((e->op == OP_WRITE || e->op == OP_MAPWRITE || e->op == OP_COPY ||
 		     e->op == OP_DWRITE || e->op == OP_FALLOC) &&
 		    e->off + e->len > e->size0)
@@ -272,8 +273,12 @@ static void dump_file(const char *suffix, const uint8_t *buf, uint64_t n)
 	const char *base = strrchr(g.fname, '/');
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s%s", g.dump_dir,
-		 base ? base + 1 : g.fname, suffix);
+	if (g.nprocs > 1) /* -T: one pair per process */
+		snprintf(path, sizeof(path), "%s/%s.%u%s", g.dump_dir,
+			 base ? base + 1 : g.fname, g.id, suffix);
+	else
+		snprintf(path, sizeof(path), "%s/%s%s", g.dump_dir,
+			 base ? base + 1 : g.fname, suffix);
 	if (!(f = fopen(path, "w")) || fwrite(buf, 1, n, f) != n) {
 		fprintf(stderr, "fsx: cannot save %s: %s\n", path, strerror(errno));
 	} else {
@@ -878,8 +883,7 @@ static void do_copy(void)
 	want = src >= g.size ? 0 : (src + len > g.size ? g.size - src : len);
 	if (want)
 		memcpy(g.tmp, g.good + src, want);
-	/* The log's flag is an int: offsets under 2 GiB only. */
-	log_add(OP_COPY, off, len, (int)src, src + len > g.size ? "source past EOF" : NULL);
+	log_add(OP_COPY, off, len, src, src + len > g.size ? "source past EOF" : NULL);
 	while (done < (want ? want : 1)) {
 		ssize_t r;
 
@@ -1193,8 +1197,6 @@ static void parse_args(int argc, char **argv)
 	if (optind != argc - 1)
 		usage();
 	g.fname = argv[optind];
-	if (g.maxlen > (1u << 30))
-		op_weight[OP_COPY] = 0; /* see do_copy's log flag */
 	if (g.maxlen < 2 || g.maxoplen < 1 || g.chunk < 1 || g.log_show > LOG_CAP) {
 		fprintf(stderr, "fsx: need -l >= 2, -o >= 1, -c >= 1, -L <= %d\n",
 			LOG_CAP);
