@@ -540,7 +540,8 @@ static void newest_file(struct tst *t, const char *suffix, char *path,
 			    : strtoull(de->d_name, NULL, 10) > best) {
 			best = strtoull(de->d_name, NULL, 10);
 			bestsize = st.st_size;
-			snprintf(path, cap, "%s", p);
+			assert_true(strlen(p) < cap);
+			memcpy(path, p, strlen(p) + 1);
 		}
 	}
 	closedir(d);
