@@ -739,6 +739,21 @@ static void stall(lsm_db *db)
 	db->st.stall_us += lsm_now_us() - t0;
 }
 
+/* With opt.no_background the writer flushes the memtable itself.  A full
+ * disk is not latched: the flush is tried again by the next write that
+ * needs room.  Requires db->mu and the queue head. */
+static int flush_inline(lsm_db *db)
+{
+	int rc = flush_imm(db);
+
+	db->bg_nospc = rc == LSM_ENOSPC;
+	if (rc == LSM_ENOSPC)
+		db->nospc = true;
+	else if (rc)
+		latch_error(db, rc);
+	return rc;
+}
+
 /* Starts a new memtable and log.  Requires db->mu and the queue head;
  * releases mu while syncing the old log. */
 static int switch_memtable(lsm_db *db)
@@ -769,11 +784,11 @@ static int switch_memtable(lsm_db *db)
 	else
 		lsm_wal_close(old);
 	pthread_mutex_lock(&db->mu);
-	if (!rc && db->opt.no_background)
-		rc = flush_imm(db);
-	if (rc)
+	if (rc) {
 		latch_error(db, rc);
-	return rc;
+		return rc;
+	}
+	return db->opt.no_background ? flush_inline(db) : LSM_OK;
 fail:
 	if (w) {
 		lsm_wal_close(w);
@@ -812,6 +827,10 @@ static int make_room(lsm_db *db, bool force, bool reserve)
 		} else if (!force &&
 			   lsm_mem_usage(db->mem) < db->opt.write_buffer_size) {
 			return LSM_OK;
+		} else if (db->imm && db->opt.no_background) {
+			int rc = flush_inline(db);
+			if (rc)
+				return rc;
 		} else if ((db->imm || (v->nfiles[0] >= db->opt.l0_stop_trigger &&
 					!db->opt.no_background)) &&
 			   db->bg_nospc) {
@@ -1419,10 +1438,17 @@ static int list_logs(lsm_db *db, uint64_t **nums, size_t *count)
 		rc = LSM_ERR(LSM_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (parse_name(names[i], &num) == 'l' &&
-		    num >= lsm_vset_log_num(db->vs))
+	for (size_t i = 0; i < n; i++) {
+		int type = parse_name(names[i], &num);
+
+		/* A power cut after a log switch leaves logs (and tables) the
+		 * manifest's counter has not passed: never hand out their
+		 * numbers again. */
+		if (type)
+			lsm_vset_mark_file_num_used(db->vs, num);
+		if (type == 'l' && num >= lsm_vset_log_num(db->vs))
 			a[k++] = num;
+	}
 	qsort(a, k, sizeof(*a), cmp_u64);
 	*nums = a;
 	*count = k;

@@ -431,6 +431,10 @@ void lsm_vset_close(struct lsm_vset *vs);
 /* The current version (borrowed; lsm_version_ref to keep it). */
 struct lsm_version *lsm_vset_current(struct lsm_vset *vs);
 uint64_t lsm_vset_new_file_num(struct lsm_vset *vs);
+/* Makes later numbers exceed num: a file the manifest does not know yet
+ * (a log written after the last manifest) is never reused.  Recovery
+ * calls it for every numbered file in the directory. */
+void lsm_vset_mark_file_num_used(struct lsm_vset *vs, uint64_t num);
 uint64_t lsm_vset_last_seq(struct lsm_vset *vs);
 void lsm_vset_set_last_seq(struct lsm_vset *vs, uint64_t seq);
 uint64_t lsm_vset_log_num(struct lsm_vset *vs);

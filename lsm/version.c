@@ -1082,6 +1082,12 @@ uint64_t lsm_vset_new_file_num(struct lsm_vset *vs)
 	return vs->next_file_num++;
 }
 
+void lsm_vset_mark_file_num_used(struct lsm_vset *vs, uint64_t num)
+{
+	if (num < LSM_SEQ_MAX && num >= vs->next_file_num)
+		vs->next_file_num = num + 1;
+}
+
 uint64_t lsm_vset_last_seq(struct lsm_vset *vs)
 {
 	return vs->last_seq;
