@@ -26,7 +26,7 @@ note "seed $SEED (set LSM_SEED to change it)"
 
 # run_fsx MSG ARGS...: fsx must exit 0; on failure its report is shown.
 run_fsx() {
-	local msg=$1 out rc t0 t1
+	local msg=$1 out rc t0 t1 keep
 	shift
 	t0=$(date +%s)
 	out=$("$FSX" -q "$@" 2>&1)
@@ -35,7 +35,10 @@ run_fsx() {
 	if ((rc == 0)); then
 		ok "$msg ($((t1 - t0)) s): $(printf '%s\n' "$out" | tail -n 1)"
 	else
-		not_ok "$msg: fsx exited $rc; reproduce: $(printf '%q ' "$FSX" "$@")" \
+		# fsx -P left the expected and the actual content in $T_DIR, which
+		# the trap removes: keep them.
+		keep=$(mktemp -d /tmp/fsx-keep.XXXXXX) && cp -- "$T_DIR"/*.fsx* "$keep"/ 2>/dev/null
+		not_ok "$msg: fsx exited $rc; reproduce: $(printf '%q ' "$FSX" "$@"); files kept in ${keep:-?}" \
 			"$(printf '%s\n' "$out" | tail -n 80)"
 	fi
 	return $rc
