@@ -456,8 +456,10 @@ out:
 	return rc;
 }
 
-/* Frees f through the base env even after a crash (then LSM_EIO). */
-static int fault_close(lsm_env *env, lsm_file *f)
+/* Forgets handle f and releases it through the base env's close or
+ * unlock (named what), even after a crash (then LSM_EIO). */
+static int fault_release(lsm_env *env, lsm_file *f, bool unlock,
+			 const char *what)
 {
 	struct fault_env *fe = fault_of(env);
 	bool crashed;
@@ -469,8 +471,13 @@ static int fault_close(lsm_env *env, lsm_file *f)
 	handle_remove(fe, f);
 	crashed = fe->crashed;
 	pthread_mutex_unlock(&fe->mu);
-	rc = fe->base->close(fe->base, f);
-	return crashed ? fault_dead("close", "") : rc;
+	rc = unlock ? fe->base->unlock(fe->base, f) : fe->base->close(fe->base, f);
+	return crashed ? fault_dead(what, "") : rc;
+}
+
+static int fault_close(lsm_env *env, lsm_file *f)
+{
+	return fault_release(env, f, false, "close");
 }
 
 static int fault_rename(lsm_env *env, const char *from, const char *to)
@@ -606,21 +613,9 @@ out:
 	return rc;
 }
 
-/* Releases the lock through the base env even after a crash. */
 static int fault_unlock(lsm_env *env, lsm_file *lock)
 {
-	struct fault_env *fe = fault_of(env);
-	bool crashed;
-	int rc;
-
-	if (!lock)
-		return LSM_OK;
-	pthread_mutex_lock(&fe->mu);
-	handle_remove(fe, lock);
-	crashed = fe->crashed;
-	pthread_mutex_unlock(&fe->mu);
-	rc = fe->base->unlock(fe->base, lock);
-	return crashed ? fault_dead("unlock", "") : rc;
+	return fault_release(env, lock, true, "unlock");
 }
 
 static int fault_disk_free(lsm_env *env, const char *dir, uint64_t *nbytes)

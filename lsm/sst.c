@@ -1011,34 +1011,26 @@ static bool si_ok(struct sst_iter *si)
 	return !si->err;
 }
 
-/* Moves forward past empty blocks until an entry or the end. */
-static void si_skip_forward(struct sst_iter *si)
+/* Moves past empty blocks, forward or backward, until an entry or the
+ * end. */
+static void si_skip(struct sst_iter *si, bool forward)
 {
 	while (si_ok(si) && !si->data.valid) {
 		if (!si->index.valid) {
 			si_drop_block(si);
 			return;
 		}
-		blk_next(&si->index);
+		if (forward)
+			blk_next(&si->index);
+		else
+			blk_prev(&si->index);
 		si_load_block(si);
 		if (!si->blk)
 			return;
-		blk_first(&si->data);
-	}
-}
-
-static void si_skip_backward(struct sst_iter *si)
-{
-	while (si_ok(si) && !si->data.valid) {
-		if (!si->index.valid) {
-			si_drop_block(si);
-			return;
-		}
-		blk_prev(&si->index);
-		si_load_block(si);
-		if (!si->blk)
-			return;
-		blk_last(&si->data);
+		if (forward)
+			blk_first(&si->data);
+		else
+			blk_last(&si->data);
 	}
 }
 
@@ -1059,7 +1051,7 @@ static void si_first(struct lsm_iiter *it)
 	si_load_block(si);
 	if (si->blk && !si->err)
 		blk_first(&si->data);
-	si_skip_forward(si);
+	si_skip(si, true);
 }
 
 static void si_last(struct lsm_iiter *it)
@@ -1072,7 +1064,7 @@ static void si_last(struct lsm_iiter *it)
 	si_load_block(si);
 	if (si->blk && !si->err)
 		blk_last(&si->data);
-	si_skip_backward(si);
+	si_skip(si, false);
 }
 
 static void si_seek(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
@@ -1085,7 +1077,7 @@ static void si_seek(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
 	si_load_block(si);
 	if (si->blk && !si->err)
 		blk_seek(&si->data, ik, iklen);
-	si_skip_forward(si);
+	si_skip(si, true);
 }
 
 static void si_next(struct lsm_iiter *it)
@@ -1095,7 +1087,7 @@ static void si_next(struct lsm_iiter *it)
 	if (!si_valid(it))
 		return;
 	blk_next(&si->data);
-	si_skip_forward(si);
+	si_skip(si, true);
 }
 
 static void si_prev(struct lsm_iiter *it)
@@ -1105,7 +1097,7 @@ static void si_prev(struct lsm_iiter *it)
 	if (!si_valid(it))
 		return;
 	blk_prev(&si->data);
-	si_skip_backward(si);
+	si_skip(si, false);
 }
 
 static const uint8_t *si_key(struct lsm_iiter *it, size_t *len)
