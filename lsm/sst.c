@@ -80,6 +80,17 @@ static inline uint32_t rotl32(uint32_t x, int r)
 	return (x << r) | (x >> (32 - r));
 }
 
+/* MurmurHash3's 32-bit finaliser: every input bit affects every output bit. */
+static uint32_t fmix32(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
 /* MurmurHash3 x86_32 of p[n] with seed. */
 static uint32_t sst_hash(const uint8_t *p, size_t n)
 {
@@ -106,13 +117,7 @@ static uint32_t sst_hash(const uint8_t *p, size_t n)
 		k = rotl32(k * c1, 15) * c2;
 		h ^= k;
 	}
-	h ^= (uint32_t)n;
-	h ^= h >> 16;
-	h *= 0x85ebca6bu;
-	h ^= h >> 13;
-	h *= 0xc2b2ae35u;
-	h ^= h >> 16;
-	return h;
+	return fmix32(h ^ (uint32_t)n);
 }
 
 /* The probe stride: h remixed (MurmurHash3's finaliser of h + a
@@ -120,13 +125,7 @@ static uint32_t sst_hash(const uint8_t *p, size_t n)
  * of h measured about 1.7x the theoretical false-positive rate here. */
 static uint32_t bloom_delta(uint32_t h)
 {
-	h += 0x9e3779b9u;
-	h ^= h >> 16;
-	h *= 0x85ebca6bu;
-	h ^= h >> 13;
-	h *= 0xc2b2ae35u;
-	h ^= h >> 16;
-	return h;
+	return fmix32(h + 0x9e3779b9u);
 }
 
 static int bloom_k(int bits_per_key)
