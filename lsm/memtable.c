@@ -15,8 +15,15 @@
  * kind) descending, so the newest version of a key comes first.
  *
  * Node layout, one arena allocation per entry (nothing else is allocated
- * by an add):
- *   struct mem_node | next[height] | internal key (iklen) | value (vlen)
+ * by an add), RocksDB's InlineSkipList's: the links come first, in
+ * reverse, so that the node's header, key and value are contiguous and a
+ * comparison touches one or two cache lines:
+ *   next[height-1] .. next[0] | struct mem_node | internal key | value
+ * A node pointer points at the struct; its link i is ((links *)n)[-1-i].
+ *
+ * The writer keeps the insertion points of its last add (the "splice"):
+ * a key that lands right after the previous one (sequential loads) is
+ * inserted without a search from the top.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -26,13 +33,13 @@
 #define MEM_MAX_HEIGHT 12
 #define MEM_BRANCHING 4
 
+typedef _Atomic(struct mem_node *) mem_link;
+
 struct mem_node {
-	uint32_t iklen; /* user key + LSM_TRAILER */
 	uint32_t vlen;
-	uint8_t *kv; /* iklen key bytes, then vlen value bytes */
-	/* Links; next[i] is written once (relaxed) before the node is
-	 * published, then changed only by the writer with release stores. */
-	_Atomic(struct mem_node *) next[];
+	uint16_t iklen;  /* user key + LSM_TRAILER (LSM_MAX_KEY + 8 fits) */
+	uint16_t height;
+	uint8_t kv[];    /* iklen key bytes, then vlen value bytes */
 };
 
 /*
@@ -44,6 +51,7 @@ struct mem_node {
  *   refs      atomic; the last lsm_mem_unref frees arena and struct
  *   arena     writer only (readers only read memory it handed out)
  *   rng       writer only
+ *   splice    writer only: prev[] of the last add, NULL before the first
  *   head      set at create, never changes; its links as any node's
  *   height    atomic, relaxed: a reader that sees a new height before the
  *             head's new links finds NULL there and drops a level, which
@@ -55,6 +63,8 @@ struct lsm_memtable {
 	atomic_int refs;
 	struct lsm_arena arena;
 	uint64_t rng;
+	struct mem_node *splice[MEM_MAX_HEIGHT];
+	bool has_splice;
 	struct mem_node *head;
 	atomic_int height;
 	_Atomic uint64_t count;
@@ -63,19 +73,25 @@ struct lsm_memtable {
 
 /* ---- nodes ------------------------------------------------------------ */
 
-static struct mem_node *node_next(struct mem_node *n, int level)
+static inline mem_link *node_link(struct mem_node *n, int level)
 {
-	return atomic_load_explicit(&n->next[level], memory_order_acquire);
+	return (mem_link *)n - 1 - level;
 }
 
-static void node_set_next(struct mem_node *n, int level, struct mem_node *x)
+static inline struct mem_node *node_next(struct mem_node *n, int level)
 {
-	atomic_store_explicit(&n->next[level], x, memory_order_release);
+	return atomic_load_explicit(node_link(n, level), memory_order_acquire);
+}
+
+static inline void node_set_next(struct mem_node *n, int level,
+				 struct mem_node *x)
+{
+	atomic_store_explicit(node_link(n, level), x, memory_order_release);
 }
 
 /* Compares node n's internal key with (ukey, trailer): <0, 0, >0. */
-static int node_cmp(const struct mem_node *n, const uint8_t *ukey,
-		    size_t uklen, uint64_t trailer)
+static inline int node_cmp(const struct mem_node *n, const uint8_t *ukey,
+			   size_t uklen, uint64_t trailer)
 {
 	size_t nuklen = n->iklen - LSM_TRAILER;
 	int c = lsm_ukey_cmp(n->kv, nuklen, ukey, uklen);
@@ -91,17 +107,19 @@ static int node_cmp(const struct mem_node *n, const uint8_t *ukey,
 static struct mem_node *node_new(lsm_memtable *m, int height, size_t iklen,
 				 size_t vlen)
 {
-	size_t links = (size_t)height * sizeof(_Atomic(struct mem_node *));
+	size_t links = (size_t)height * sizeof(mem_link);
 	struct mem_node *n;
+	uint8_t *p;
 
-	n = lsm_arena_alloc(&m->arena, sizeof(*n) + links + iklen + vlen);
-	if (!n)
+	p = lsm_arena_alloc(&m->arena, links + sizeof(*n) + iklen + vlen);
+	if (!p)
 		return NULL;
-	n->iklen = (uint32_t)iklen;
+	n = (struct mem_node *)(p + links);
+	n->iklen = (uint16_t)iklen;
 	n->vlen = (uint32_t)vlen;
-	n->kv = (uint8_t *)n + sizeof(*n) + links;
+	n->height = (uint16_t)height;
 	for (int i = 0; i < height; i++)
-		atomic_init(&n->next[i], NULL);
+		atomic_init(node_link(n, i), NULL);
 	return n;
 }
 
@@ -114,12 +132,17 @@ static uint64_t mem_rand(lsm_memtable *m)
 	return m->rng * UINT64_C(2685821657736338717);
 }
 
+/* Height h with probability (1 - 1/B) / B^(h-1): two bits per level of
+ * one random number (B = 4). */
 static int mem_random_height(lsm_memtable *m)
 {
+	uint64_t r = mem_rand(m) >> 32;
 	int h = 1;
 
-	while (h < MEM_MAX_HEIGHT && (mem_rand(m) >> 32) % MEM_BRANCHING == 0)
+	while (h < MEM_MAX_HEIGHT && (r & (MEM_BRANCHING - 1)) == 0) {
 		h++;
+		r >>= 2;
+	}
 	return h;
 }
 
@@ -127,20 +150,26 @@ static int mem_random_height(lsm_memtable *m)
 
 /* The first node >= (ukey, trailer), or NULL.  If prev is non-NULL, fills
  * prev[i] with the last node < the key at each level (the writer's
- * insertion points). */
+ * insertion points).  A node already found >= the key at one level is not
+ * compared again at the levels below (LevelDB's trick), and the node after
+ * the next is prefetched while the next is compared. */
 static struct mem_node *mem_find_ge(lsm_memtable *m, const uint8_t *ukey,
 				    size_t uklen, uint64_t trailer,
 				    struct mem_node **prev)
 {
-	struct mem_node *x = m->head, *next;
+	struct mem_node *x = m->head, *next, *bigger = NULL;
 	int level = atomic_load_explicit(&m->height, memory_order_relaxed) - 1;
 
 	for (;;) {
 		next = node_next(x, level);
-		if (next && node_cmp(next, ukey, uklen, trailer) < 0) {
-			x = next;
-			continue;
+		if (next && next != bigger) {
+			__builtin_prefetch(node_link(next, level));
+			if (node_cmp(next, ukey, uklen, trailer) < 0) {
+				x = next;
+				continue;
+			}
 		}
+		bigger = next;
 		if (prev)
 			prev[level] = x;
 		if (level == 0)
@@ -148,7 +177,6 @@ static struct mem_node *mem_find_ge(lsm_memtable *m, const uint8_t *ukey,
 		level--;
 	}
 }
-
 /* The last node < (ukey, trailer), or NULL if there is none. */
 static struct mem_node *mem_find_lt(lsm_memtable *m, const uint8_t *ukey,
 				    size_t uklen, uint64_t trailer)
@@ -223,6 +251,30 @@ void lsm_mem_unref(lsm_memtable *m)
 	free(m);
 }
 
+/* Whether the last add's insertion points also fit (ukey, trailer): the
+ * key comes after splice[0] and before the successor at every level.
+ * Then prev is filled from the splice.  Writer only. */
+static bool mem_splice_fits(lsm_memtable *m, const uint8_t *ukey,
+			    size_t uklen, uint64_t trailer,
+			    struct mem_node **prev)
+{
+	int h = atomic_load_explicit(&m->height, memory_order_relaxed);
+	struct mem_node *checked = NULL;
+
+	if (!m->has_splice || (m->splice[0] != m->head &&
+			       node_cmp(m->splice[0], ukey, uklen, trailer) >= 0))
+		return false;
+	for (int i = 0; i < h; i++) {
+		struct mem_node *next = node_next(m->splice[i], i);
+		if (next && next != checked &&
+		    node_cmp(next, ukey, uklen, trailer) < 0)
+			return false;
+		checked = next;
+		prev[i] = m->splice[i];
+	}
+	return true;
+}
+
 /* Single writer (the caller serialises adds).  The new node is complete,
  * links included, before a release store makes it reachable, bottom level
  * first, so a reader finds it at level 0 as soon as at any level above. */
@@ -238,7 +290,8 @@ int lsm_mem_add(lsm_memtable *m, uint64_t seq, int kind, const void *key,
 	if (klen > LSM_MAX_KEY || vlen > LSM_MAX_VALUE)
 		return LSM_ERR(LSM_EINVAL, "memtable: key %zu or value %zu "
 				"bytes too large", klen, vlen);
-	mem_find_ge(m, key, klen, trailer, prev);
+	if (!mem_splice_fits(m, key, klen, trailer, prev))
+		mem_find_ge(m, key, klen, trailer, prev);
 	height = mem_random_height(m);
 	if (!(n = node_new(m, height, klen + LSM_TRAILER, vlen)))
 		return LSM_ERR(LSM_ENOMEM, "out of memory (memtable arena)");
@@ -251,15 +304,18 @@ int lsm_mem_add(lsm_memtable *m, uint64_t seq, int kind, const void *key,
 	cur = atomic_load_explicit(&m->height, memory_order_relaxed);
 	for (int i = cur; i < height; i++)
 		prev[i] = m->head;
-	if (height > cur)
+	if (height > cur) {
 		atomic_store_explicit(&m->height, height, memory_order_relaxed);
+		cur = height;
+	}
 	for (int i = 0; i < height; i++) {
-		atomic_store_explicit(&n->next[i],
-				      atomic_load_explicit(&prev[i]->next[i],
-							   memory_order_relaxed),
+		atomic_store_explicit(node_link(n, i), node_next(prev[i], i),
 				      memory_order_relaxed);
 		node_set_next(prev[i], i, n);
 	}
+	for (int i = 0; i < cur; i++)
+		m->splice[i] = i < height ? n : prev[i];
+	m->has_splice = true;
 	atomic_fetch_add_explicit(&m->count, 1, memory_order_relaxed);
 	atomic_store_explicit(&m->usage, lsm_arena_usage(&m->arena),
 			      memory_order_relaxed);

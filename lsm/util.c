@@ -228,28 +228,6 @@ void lsm_file_path(char *out, const char *dir, uint64_t num, const char *suffix)
 		 (unsigned long long)num, suffix);
 }
 
-int lsm_ukey_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-	size_t n = alen < blen ? alen : blen;
-	int c = n ? memcmp(a, b, n) : 0;
-
-	if (c)
-		return c;
-	return alen < blen ? -1 : alen > blen;
-}
-
-int lsm_ikey_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-	int c = lsm_ukey_cmp(a, alen - LSM_TRAILER, b, blen - LSM_TRAILER);
-	uint64_t ta, tb;
-
-	if (c)
-		return c;
-	ta = lsm_ikey_trailer(a, alen);
-	tb = lsm_ikey_trailer(b, blen);
-	return ta > tb ? -1 : ta < tb;
-}
-
 int lsm_ikey_make(struct lsm_buf *b, const void *key, size_t klen,
 		  uint64_t seq, int kind)
 {
