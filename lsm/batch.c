@@ -401,6 +401,73 @@ int lsm_batch_foreach(const uint8_t *ops, size_t len, uint32_t count,
 	return dec_run(&d, ops, len, fn, ctx);
 }
 
+/* ---- the trusted walk ----------------------------------------------------
+ * Ops that this process encoded (a batch being committed) or that
+ * lsm_wal_decode has checked (replay) need no second check: the walk
+ * below reads the heads directly, without libcbor's callbacks.  Any
+ * argument length is taken, since a checked record may use a longer form
+ * than the encoder's. */
+
+/* The argument of the CBOR head at *p; advances *p past the head. */
+static inline uint64_t head_arg(const uint8_t **p)
+{
+	const uint8_t *q = *p;
+	unsigned ai = q[0] & 0x1f;
+	uint64_t v;
+
+	if (ai < 24) {
+		*p = q + 1;
+		return ai;
+	}
+	switch (ai) {
+	case 24:
+		v = q[1];
+		*p = q + 2;
+		break;
+	case 25:
+		v = (uint64_t)q[1] << 8 | q[2];
+		*p = q + 3;
+		break;
+	case 26:
+		v = (uint64_t)q[1] << 24 | (uint64_t)q[2] << 16 |
+		    (uint64_t)q[3] << 8 | q[4];
+		*p = q + 5;
+		break;
+	default: /* 27 */
+		v = 0;
+		for (int i = 1; i <= 8; i++)
+			v = v << 8 | q[i];
+		*p = q + 9;
+		break;
+	}
+	return v;
+}
+
+int lsm_batch_walk(const uint8_t *ops, size_t len, lsm_batch_fn fn,
+		   void *ctx)
+{
+	const uint8_t *p = ops, *end = ops + len;
+	int rc;
+
+	while (p < end) {
+		uint64_t items = head_arg(&p);
+		int kind = (int)head_arg(&p);
+		size_t klen = (size_t)head_arg(&p), vlen = 0;
+		const uint8_t *key = p, *val = NULL;
+
+		p += klen;
+		if (items == 3) {
+			vlen = (size_t)head_arg(&p);
+			val = p;
+			p += vlen;
+		}
+		assert(p <= end);
+		if ((rc = fn(ctx, kind, key, klen, val, vlen)))
+			return rc;
+	}
+	return LSM_OK;
+}
+
 /* Checks the whole payload, ops included, so that replay never hands a
  * half-good record to its caller. */
 int lsm_wal_decode(const uint8_t *payload, size_t len, uint64_t *seq,

@@ -65,6 +65,8 @@ struct lsm_db {
 	struct lsm_vset *vs;        /* mu */
 	lsm_memtable *mem;          /* mu (switched by the queue head) */
 	lsm_memtable *imm;          /* mu */
+	atomic_bool has_imm;        /* imm != NULL, read without mu by the
+				       compaction loop to let a flush in */
 	lsm_wal *wal;               /* queue head */
 	uint64_t wal_num;           /* mu */
 	struct writer *wq_head, *wq_tail; /* mu */
@@ -408,6 +410,7 @@ static int flush_imm(lsm_db *db)
 		goto out;
 	lsm_mem_unref(db->imm);
 	db->imm = NULL;
+	atomic_store_explicit(&db->has_imm, false, memory_order_relaxed);
 	db->st.flushes++;
 	if (db->nospc && !db->opt.no_background)
 		db->space_compact = true;
@@ -501,11 +504,15 @@ static bool cstate_drop(struct cstate *s, const uint8_t *ik, size_t iklen)
 	return drop;
 }
 
-/* Lets a waiting memtable flush go first.  Requires db->mu NOT held. */
+/* Lets a waiting memtable flush go first.  Requires db->mu NOT held.
+ * Called for every entry merged: only a waiting memtable takes the
+ * mutex, which the writers take for every write. */
 static int flush_if_needed(lsm_db *db)
 {
 	int rc = LSM_OK;
 
+	if (!atomic_load_explicit(&db->has_imm, memory_order_relaxed))
+		return LSM_OK;
 	pthread_mutex_lock(&db->mu);
 	if (db->imm && !db->bg_error) {
 		rc = flush_imm(db);
@@ -773,6 +780,7 @@ static int switch_memtable(lsm_db *db)
 	db->wal = w;
 	db->wal_num = num;
 	db->imm = db->mem;
+	atomic_store_explicit(&db->has_imm, true, memory_order_relaxed);
 	db->mem = m;
 	pthread_cond_signal(&db->bg_work);
 	/* The old log must be durable before its memtable's flush retires
@@ -936,8 +944,8 @@ static int commit_group(lsm_db *db, lsm_batch *b, bool sync, int nbatches)
 	if (!rc && sync)
 		rc = lsm_wal_sync(db->wal);
 	if (!rc && has_ops)
-		rc = lsm_batch_foreach(b->ops.data, b->ops.len, b->count,
-				       mem_insert_op, &mi);
+		rc = lsm_batch_walk(b->ops.data, b->ops.len, mem_insert_op,
+				    &mi);
 	pthread_mutex_lock(&db->mu);
 	if (rc == LSM_ENOSPC && !appended) {
 		db->nospc = true; /* the log is intact (wal.c): not latched */
@@ -1399,7 +1407,8 @@ static int replay_record(void *ctx, uint64_t seq, const uint8_t *ops,
 	struct mem_ins mi = {r->mem, seq};
 	int rc;
 
-	if ((rc = lsm_batch_foreach(ops, opslen, count, mem_insert_op, &mi)))
+	/* lsm_wal_replay hands out only records lsm_wal_decode accepted. */
+	if ((rc = lsm_batch_walk(ops, opslen, mem_insert_op, &mi)))
 		return rc;
 	if (count && seq + count - 1 > r->max_seq)
 		r->max_seq = seq + count - 1;
@@ -1571,6 +1580,7 @@ static int db_init(lsm_db *db, const char *dir, const struct lsm_options *opt)
 	pthread_cond_init(&db->bg_done, NULL);
 	db->snaps.next = db->snaps.prev = &db->snaps;
 	atomic_init(&db->bloom_skips, 0);
+	atomic_init(&db->has_imm, false);
 	if ((rc = lsm_cache_create(db->opt.block_cache_size, &db->bcache)))
 		return rc;
 	return lsm_tcache_create(db->env, db->dir, db->opt.max_open_tables,

@@ -261,6 +261,11 @@ typedef int (*lsm_batch_fn)(void *ctx, int kind, const uint8_t *key,
 			    size_t klen, const uint8_t *val, size_t vlen);
 int lsm_batch_foreach(const uint8_t *ops, size_t len, uint32_t count,
 		      lsm_batch_fn fn, void *ctx);
+/* The same walk without checks, for ops known good: encoded by this
+ * process (lsm_batch_put/delete/append) or accepted by lsm_wal_decode.
+ * Malformed input is undefined behaviour. */
+int lsm_batch_walk(const uint8_t *ops, size_t len, lsm_batch_fn fn,
+		   void *ctx);
 /* Clears out and fills it with one whole frame for (seq, b). */
 int lsm_wal_encode(struct lsm_buf *out, uint64_t seq, const struct lsm_batch *b);
 /* Parses a frame's payload (CRC already checked): *ops points into payload. */
