@@ -126,7 +126,9 @@ static int check_options(const struct lsm_options *o)
 	    o->bloom_bits_per_key < 0 || o->target_file_size < 4096 ||
 	    o->level1_max_bytes < 4096 || o->l0_compact_trigger < 1 ||
 	    o->l0_slowdown_trigger < o->l0_compact_trigger ||
-	    o->l0_stop_trigger < o->l0_slowdown_trigger)
+	    o->l0_stop_trigger < o->l0_slowdown_trigger ||
+	    o->partition_prefix_len < 0 ||
+	    o->partition_prefix_len > LSM_MAX_KEY)
 		return LSM_ERR(LSM_EINVAL, "invalid store options");
 	return LSM_OK;
 }
@@ -342,51 +344,123 @@ static void table_out_free(struct table_out *t)
 	lsm_buf_free(&t->largest);
 }
 
-/* Writes memtable m to a new table and adds it to e at the level chosen
- * against v (level 0 when v is NULL).  Called with db->mu held; releases it while writing unless
- * this is recovery (no other thread yet). */
+/* With opt.partition_prefix_len = n, whether user key ik (internal)
+ * starts a new partition after the last key added to t: their first n
+ * bytes (or whole keys, when shorter) differ.  A table never spans two
+ * partitions (RocksDB's SstPartitioner). */
+static bool partition_changes(const lsm_db *db, const struct table_out *t,
+			      const uint8_t *ik, size_t iklen)
+{
+	size_t n = (size_t)db->opt.partition_prefix_len, a, b;
+
+	if (!n || !t->b || !t->largest.len)
+		return false;
+	a = t->largest.len - LSM_TRAILER;
+	b = iklen - LSM_TRAILER;
+	a = a < n ? a : n;
+	b = b < n ? b : n;
+	return a != b || memcmp(t->largest.data, ik, a) != 0;
+}
+
+/* The tables a flush writes: their numbers stay in db->pending until the
+ * flush is done with them. */
+struct flush_out {
+	struct table_out t;
+	uint64_t *nums; /* owned */
+	int n, cap;
+};
+
+/* Starts the flush's next table.  Takes db->mu when unlock is set (the
+ * caller released it); recovery runs alone. */
+static int flush_out_open(lsm_db *db, struct flush_out *o, bool unlock)
+{
+	uint64_t num;
+	int rc = LSM_OK;
+
+	if (o->n == o->cap) {
+		int cap = o->cap ? 2 * o->cap : 4;
+		uint64_t *p = realloc(o->nums, cap * sizeof(*p));
+		if (!p)
+			return LSM_ERR(LSM_ENOMEM, "out of memory");
+		o->nums = p;
+		o->cap = cap;
+	}
+	if (unlock)
+		pthread_mutex_lock(&db->mu);
+	num = lsm_vset_new_file_num(db->vs);
+	if (!(rc = pending_add(db, num)))
+		o->nums[o->n++] = num;
+	if (unlock)
+		pthread_mutex_unlock(&db->mu);
+	return rc ? rc : table_open(db, &o->t, num);
+}
+
+/* Finishes the flush's current table and adds it to e, at the level
+ * chosen against v (level 0 when v is NULL).  Locks as flush_out_open. */
+static int flush_out_finish(lsm_db *db, struct flush_out *o,
+			    struct lsm_version *v, struct lsm_edit *e,
+			    bool unlock)
+{
+	struct lsm_fmeta *f = NULL;
+	int rc = table_finish(&o->t, &f), level;
+
+	if (rc || !f)
+		return rc;
+	if (unlock)
+		pthread_mutex_lock(&db->mu);
+	/* Recovery (v NULL) may write several tables in one edit: level 0
+	 * is the one level where they may overlap.  The tables of one flush
+	 * never overlap each other, so each may go down on its own. */
+	level = !v ? 0 : lsm_version_pick_level(v, f->smallest.data,
+					       f->smallest.len - LSM_TRAILER,
+					       f->largest.data,
+					       f->largest.len - LSM_TRAILER);
+	db->st.flush_bytes += f->size;
+	rc = lsm_edit_add(e, level, f);
+	if (unlock)
+		pthread_mutex_unlock(&db->mu);
+	lsm_fmeta_unref(f);
+	return rc;
+}
+
+/* Writes memtable m to new tables (one, or one per key partition) and
+ * adds them to e.  Called with db->mu held; releases it while writing
+ * unless this is recovery (no other thread yet). */
 static int write_level0(lsm_db *db, lsm_memtable *m, struct lsm_version *v,
 			struct lsm_edit *e, bool unlock)
 {
-	struct table_out t = {0};
+	struct flush_out o = {0};
 	struct lsm_iiter *it = NULL;
-	struct lsm_fmeta *f = NULL;
-	uint64_t num = lsm_vset_new_file_num(db->vs);
-	int rc, level;
+	int rc;
 
-	if ((rc = pending_add(db, num)))
-		return rc;
 	if (unlock)
 		pthread_mutex_unlock(&db->mu);
-	if ((rc = lsm_mem_iter(m, &it)) || (rc = table_open(db, &t, num)))
+	if ((rc = lsm_mem_iter(m, &it)) || (rc = flush_out_open(db, &o, unlock)))
 		goto out;
 	for (it->ops->first(it); it->ops->valid(it); it->ops->next(it)) {
 		size_t klen, vlen;
 		const uint8_t *k = it->ops->key(it, &klen);
 		const uint8_t *val = it->ops->value(it, &vlen);
-		if ((rc = table_add(&t, k, klen, val, vlen)))
+
+		if (partition_changes(db, &o.t, k, klen) &&
+		    ((rc = flush_out_finish(db, &o, v, e, unlock)) ||
+		     (rc = flush_out_open(db, &o, unlock))))
+			goto out;
+		if ((rc = table_add(&o.t, k, klen, val, vlen)))
 			goto out;
 	}
-	if ((rc = it->ops->status(it)) || (rc = table_finish(&t, &f)))
+	if ((rc = it->ops->status(it)))
 		goto out;
+	rc = flush_out_finish(db, &o, v, e, unlock);
 out:
 	if (it)
 		it->ops->destroy(it);
-	table_out_free(&t);
+	table_out_free(&o.t);
 	if (unlock)
 		pthread_mutex_lock(&db->mu);
-	pending_remove(db, num);
-	if (!rc && f) {
-		/* Recovery (v NULL) may write several tables in one edit:
-		 * level 0 is the one level where they may overlap. */
-		level = !v ? 0 : lsm_version_pick_level(v, f->smallest.data,
-					       f->smallest.len - LSM_TRAILER,
-					       f->largest.data,
-					       f->largest.len - LSM_TRAILER);
-		db->st.flush_bytes += f->size;
-		rc = lsm_edit_add(e, level, f);
-		lsm_fmeta_unref(f);
-	}
+	for (int i = 0; i < o.n; i++)
+		pending_remove(db, o.nums[i]);
+	free(o.nums);
 	return rc;
 }
 
@@ -543,6 +617,9 @@ static int compact_merge(struct cstate *s)
 			goto out;
 		if (cstate_drop(s, k, klen))
 			continue;
+		if (partition_changes(s->db, &s->t, k, klen) &&
+		    (rc = cstate_finish_output(s)))
+			goto out;
 		if (!s->t.b && (rc = cstate_open_output(s)))
 			goto out;
 		v = it->ops->value(it, &vlen);

@@ -170,6 +170,19 @@ struct lsm_options {
 	 * writes: once the disk's free space falls below it, other writes
 	 * fail with LSM_ENOSPC.  0: max(16 MiB, 4 write buffers). */
 	uint64_t reserve_bytes;
+	/* SST partitioning (RocksDB's SstPartitioner), 0 = off (default).
+	 * With n > 0, flushes and compactions cut their output tables where
+	 * the first n bytes of the user key change (keys shorter than n
+	 * count whole), so keys of different prefixes never share a table.
+	 * A sequential load under one prefix (lsmfs's chunk keys, 'C',
+	 * with n = 1) then makes tables that overlap nothing: flushes place
+	 * them below level 0 and compaction moves them down a level without
+	 * rewriting them, while updates under other prefixes (metadata)
+	 * compact among themselves.  More, smaller tables when prefixes
+	 * interleave finely: choose n so that partitions are large.  May
+	 * change between opens (tables written before are cut from then
+	 * on, by the compactions that rewrite them). */
+	int partition_prefix_len;
 };
 
 void lsm_options_init(struct lsm_options *opt);
