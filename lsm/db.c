@@ -115,8 +115,8 @@ void lsm_options_init(struct lsm_options *o)
 	o->target_file_size = 2u << 20;
 	o->level1_max_bytes = 10u << 20;
 	o->l0_compact_trigger = 4;
-	o->l0_slowdown_trigger = 8;
-	o->l0_stop_trigger = 12;
+	o->l0_slowdown_trigger = 12;
+	o->l0_stop_trigger = 20;
 }
 
 static int check_options(const struct lsm_options *o)

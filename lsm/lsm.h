@@ -162,8 +162,8 @@ struct lsm_options {
 	size_t target_file_size;  /* SSTable size goal, default 2 MiB */
 	uint64_t level1_max_bytes; /* default 10 MiB, x10 per level */
 	int l0_compact_trigger;   /* default 4 */
-	int l0_slowdown_trigger;  /* default 8 */
-	int l0_stop_trigger;      /* default 12 */
+	int l0_slowdown_trigger;  /* default 12 (LevelDB 8, RocksDB 20) */
+	int l0_stop_trigger;      /* default 20 (LevelDB 12, RocksDB 36) */
 	int sync_writes;          /* every write as if LSM_SYNC (default 0) */
 	int no_background;        /* tests: flush/compact only on demand */
 	/* Free disk space kept for flushes, compaction and LSM_RESERVE
