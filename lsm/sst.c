@@ -531,8 +531,22 @@ void lsm_sst_builder_abandon(struct lsm_sst_builder *b)
 
 /* ---- the reader ------------------------------------------------------ */
 
-/* An open table.  Immutable after lsm_sst_open except refs, so any number
- * of threads read it without locks (env reads are positional). */
+/* An open table.  Immutable after lsm_sst_open except refs and the bits
+ * of verified, so any number of threads read it without locks (env reads
+ * are positional, the bitmap's words atomic).
+ *
+ * Two ways to reach a data block:
+ *   - mapped (map != NULL, the env could map the file): the block is used
+ *     in place, neither copied nor cached.  Its checksum is verified the
+ *     first time any reader of this open table uses it, and a bit in
+ *     verified remembers that, so later reads skip it; a block that fails
+ *     is never marked and fails every read.  The bit of a block is its
+ *     ordinal in the index (the index cursor's restart region, which is
+ *     the ordinal when every index entry is a restart point: checked at
+ *     open, else verified stays NULL and every read checks the CRC).
+ *   - read (map == NULL): pread into a malloc'd block, CRC checked, kept
+ *     in the block cache when there is one.
+ * The footer, index and filter are read and checked at open either way. */
 struct lsm_sst {
 	atomic_int refs;
 	lsm_env *env;
@@ -546,7 +560,55 @@ struct lsm_sst {
 	struct lsm_block *index;  /* owned reference, never cached */
 	struct lsm_block *filter; /* owned reference or NULL */
 	uint64_t entries;
+	const uint8_t *map;       /* the whole file (env->map), or NULL */
+	_Atomic uint64_t *verified; /* owned bitmap, nblocks bits, or NULL */
+	uint32_t nblocks;         /* index entries */
 };
+
+/* A data block in use: contents data[size], and the block that owns them
+ * (referenced) when the table is read rather than mapped. */
+struct blk_ref {
+	const uint8_t *data;
+	size_t size;
+	struct lsm_block *b;
+};
+
+static void blk_ref_drop(struct blk_ref *r)
+{
+	if (r->b)
+		lsm_block_unref(r->b);
+	r->b = NULL;
+	r->data = NULL;
+	r->size = 0;
+}
+
+/* Is the handle (off, size) and its trailer inside the data area? */
+static int sst_check_handle(lsm_sst *t, uint64_t off, uint64_t size)
+{
+	if (off > t->data_end || size > t->data_end - off ||
+	    t->data_end - off - size < LSM_SST_TRAILER)
+		return LSM_ERR(LSM_ECORRUPT,
+			       "%s: bad block handle (offset %llu, size %llu)",
+			       t->path, (unsigned long long)off,
+			       (unsigned long long)size);
+	return LSM_OK;
+}
+
+/* Checks the trailer after contents p[size] (the block at off). */
+static int sst_check_trailer(lsm_sst *t, uint64_t off, const uint8_t *p,
+			     uint64_t size)
+{
+	if (lsm_get_u32le(p + size + 1) !=
+	    lsm_crc32c(lsm_crc32c(0, p, size), p + size, 1))
+		return LSM_ERR(LSM_ECORRUPT,
+			       "%s: bad block checksum at offset %llu", t->path,
+			       (unsigned long long)off);
+	if (p[size] != SST_BLOCK_PLAIN)
+		return LSM_ERR(LSM_ECORRUPT,
+			       "%s: unknown block type %u at offset %llu",
+			       t->path, p[size], (unsigned long long)off);
+	return LSM_OK;
+}
 
 /* Reads the block with handle (off, size) from disk, checking bounds,
  * type and checksum.  *out: a new uncached block (lsm_block_unref). */
@@ -558,12 +620,8 @@ static int sst_read_raw(lsm_sst *t, uint64_t off, uint64_t size,
 	int rc;
 
 	*out = NULL;
-	if (off > t->data_end || size > t->data_end - off ||
-	    t->data_end - off - size < LSM_SST_TRAILER)
-		return LSM_ERR(LSM_ECORRUPT,
-			       "%s: bad block handle (offset %llu, size %llu)",
-			       t->path, (unsigned long long)off,
-			       (unsigned long long)size);
+	if ((rc = sst_check_handle(t, off, size)))
+		return rc;
 	if (!(p = malloc(size + LSM_SST_TRAILER)))
 		return LSM_ERR(LSM_ENOMEM, "out of memory");
 	if ((rc = t->env->read(t->env, t->f, off, p, size + LSM_SST_TRAILER,
@@ -574,19 +632,8 @@ static int sst_read_raw(lsm_sst *t, uint64_t off, uint64_t size,
 			     t->path, (unsigned long long)off);
 		goto out;
 	}
-	if (lsm_get_u32le(p + size + 1) !=
-	    lsm_crc32c(lsm_crc32c(0, p, size), p + size, 1)) {
-		rc = LSM_ERR(LSM_ECORRUPT,
-			     "%s: bad block checksum at offset %llu", t->path,
-			     (unsigned long long)off);
+	if ((rc = sst_check_trailer(t, off, p, size)))
 		goto out;
-	}
-	if (p[size] != SST_BLOCK_PLAIN) {
-		rc = LSM_ERR(LSM_ECORRUPT,
-			     "%s: unknown block type %u at offset %llu",
-			     t->path, p[size], (unsigned long long)off);
-		goto out;
-	}
 	*out = lsm_cache_insert(NULL, t->num, off, p, size);
 	p = NULL;
 	if (!*out)
@@ -597,8 +644,8 @@ out:
 }
 
 /* A data block through the block cache (if any).  *out referenced. */
-static int sst_read_block(lsm_sst *t, uint64_t off, uint64_t size,
-			  struct lsm_block **out)
+static int sst_read_cached(lsm_sst *t, uint64_t off, uint64_t size,
+			   struct lsm_block **out)
 {
 	struct lsm_block *b;
 	int rc;
@@ -624,6 +671,53 @@ static int sst_read_block(lsm_sst *t, uint64_t off, uint64_t size,
 	lsm_block_unref(b);
 	if (!*out)
 		return LSM_ERR(LSM_ENOMEM, "out of memory");
+	return LSM_OK;
+}
+
+/* The mapped block (off, size), ordinal ord in the index (or UINT32_MAX:
+ * unknown), its checksum verified unless ord's bit says it was. */
+static int sst_map_block(lsm_sst *t, uint32_t ord, uint64_t off,
+			 uint64_t size, struct blk_ref *out)
+{
+	const uint8_t *p = t->map + off;
+	_Atomic uint64_t *w = NULL;
+	uint64_t bit = 0;
+	int rc;
+
+	if ((rc = sst_check_handle(t, off, size)))
+		return rc;
+	if (t->verified && ord < t->nblocks) {
+		w = &t->verified[ord / 64];
+		bit = UINT64_C(1) << (ord % 64);
+	}
+	if (w && (atomic_load_explicit(w, memory_order_relaxed) & bit)) {
+		lsm_cache_note(t->cache, true);
+	} else {
+		if ((rc = sst_check_trailer(t, off, p, size)))
+			return rc;
+		lsm_cache_note(t->cache, false);
+		if (w)
+			atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
+	}
+	out->data = p;
+	out->size = (size_t)size;
+	return LSM_OK;
+}
+
+/* The data block with handle (off, size), ordinal ord in the index (or
+ * UINT32_MAX), mapped or read.  *out must be empty; on success it holds
+ * the contents (and a reference when read). */
+static int sst_read_block(lsm_sst *t, uint32_t ord, uint64_t off,
+			  uint64_t size, struct blk_ref *out)
+{
+	int rc;
+
+	if (t->map)
+		return sst_map_block(t, ord, off, size, out);
+	if ((rc = sst_read_cached(t, off, size, &out->b)))
+		return rc;
+	out->data = out->b->data;
+	out->size = out->b->size;
 	return LSM_OK;
 }
 
@@ -849,6 +943,8 @@ static int footer_decode(lsm_sst *t, const uint8_t *p, uint64_t *index_off,
 	return LSM_OK;
 }
 
+static bool sst_index_ordinals(struct blk_iter *bi);
+
 /* Reads the footer, then the index and filter blocks. */
 static int sst_load(lsm_sst *t)
 {
@@ -878,9 +974,46 @@ static int sst_load(lsm_sst *t)
 		goto out;
 	if (fsize && (rc = sst_read_raw(t, foff, fsize, &t->filter)))
 		goto out;
+	t->nblocks = sst_index_ordinals(&bi) ? bi.nrestarts : 0;
 out:
 	lsm_buf_free(&bi.key);
 	return rc;
+}
+
+/* Does every entry of the index (bi, fresh from blk_init) sit at its own
+ * restart point, in order, so that the cursor's restart region is the
+ * entry's ordinal?  (The builder writes it so; a damaged index that does
+ * not only loses the verified bitmap: its errors surface on reads.) */
+static bool sst_index_ordinals(struct blk_iter *bi)
+{
+	uint32_t n = 0;
+
+	for (blk_first(bi); bi->valid; blk_next(bi)) {
+		if (n >= bi->nrestarts || blk_restart(bi, n) != bi->cur ||
+		    bi->ridx != n)
+			return false;
+		n++;
+	}
+	return !bi->err && n == bi->nrestarts && n > 0;
+}
+
+/* Maps the file when the env can; any failure leaves the table read with
+ * the env's read (the error is not the caller's). */
+static void sst_try_map(lsm_sst *t)
+{
+	const void *addr = NULL;
+	size_t words = ((size_t)t->nblocks + 63) / 64;
+
+	if (!t->env->map || !t->env->unmap)
+		return;
+	if (t->nblocks && !(t->verified = calloc(words, sizeof(uint64_t))))
+		return;
+	if (t->env->map(t->env, t->f, t->size, &addr)) {
+		free(t->verified);
+		t->verified = NULL;
+		return;
+	}
+	t->map = addr;
 }
 
 int lsm_sst_open(lsm_env *env, const char *path, uint64_t num,
@@ -913,6 +1046,7 @@ int lsm_sst_open(lsm_env *env, const char *path, uint64_t num,
 	t->size = size;
 	if ((rc = sst_load(t)))
 		goto out;
+	sst_try_map(t);
 	*out = t;
 	t = NULL;
 out:
@@ -931,6 +1065,9 @@ void lsm_sst_unref(lsm_sst *t)
 	if (!t || atomic_fetch_sub_explicit(&t->refs, 1,
 					    memory_order_acq_rel) != 1)
 		return;
+	if (t->map)
+		t->env->unmap(t->env, t->f, t->map, t->size);
+	free(t->verified);
 	if (t->f)
 		t->env->close(t->env, t->f);
 	if (t->index)
@@ -944,22 +1081,21 @@ void lsm_sst_unref(lsm_sst *t)
 /* ---- the table iterator ---------------------------------------------- */
 
 /* Two levels: an index cursor picks the data block, a block cursor walks
- * it.  Holds a reference on the table and on the current block. */
+ * it.  Holds a reference on the table and, when the table is read rather
+ * than mapped, on the current block. */
 struct sst_iter {
 	struct lsm_iiter base;
 	lsm_sst *t;
 	struct blk_iter index;
 	struct blk_iter data;
-	struct lsm_block *blk; /* referenced, or NULL */
+	struct blk_ref blk; /* blk.data NULL: no block */
 	uint64_t blk_off;
 	int err;
 };
 
 static void si_drop_block(struct sst_iter *si)
 {
-	if (si->blk)
-		lsm_block_unref(si->blk);
-	si->blk = NULL;
+	blk_ref_drop(&si->blk);
 	si->data.valid = false;
 }
 
@@ -986,16 +1122,17 @@ static void si_load_block(struct sst_iter *si)
 		si->err = blk_corrupt(&si->index, "bad block handle");
 		return;
 	}
-	if (si->blk && si->blk_off == off)
+	if (si->blk.data && si->blk_off == off)
 		return;
 	si_drop_block(si);
-	if ((rc = sst_read_block(si->t, off, size, &si->blk))) {
+	if ((rc = sst_read_block(si->t, si->index.ridx, off, size,
+				 &si->blk))) {
 		si->err = rc;
 		return;
 	}
 	si->blk_off = off;
-	if ((rc = blk_init(&si->data, si->t, off, si->blk->data,
-			   si->blk->size))) {
+	if ((rc = blk_init(&si->data, si->t, off, si->blk.data,
+			   si->blk.size))) {
 		si->err = rc;
 		si_drop_block(si);
 	}
@@ -1024,7 +1161,7 @@ static void si_skip(struct sst_iter *si, bool forward)
 		else
 			blk_prev(&si->index);
 		si_load_block(si);
-		if (!si->blk)
+		if (!si->blk.data)
 			return;
 		if (forward)
 			blk_first(&si->data);
@@ -1037,7 +1174,7 @@ static bool si_valid(struct lsm_iiter *it)
 {
 	struct sst_iter *si = (struct sst_iter *)it;
 
-	return !si->err && si->blk && si->data.valid;
+	return !si->err && si->blk.data && si->data.valid;
 }
 
 static void si_first(struct lsm_iiter *it)
@@ -1048,7 +1185,7 @@ static void si_first(struct lsm_iiter *it)
 		return;
 	blk_first(&si->index);
 	si_load_block(si);
-	if (si->blk && !si->err)
+	if (si->blk.data && !si->err)
 		blk_first(&si->data);
 	si_skip(si, true);
 }
@@ -1061,7 +1198,7 @@ static void si_last(struct lsm_iiter *it)
 		return;
 	blk_last(&si->index);
 	si_load_block(si);
-	if (si->blk && !si->err)
+	if (si->blk.data && !si->err)
 		blk_last(&si->data);
 	si_skip(si, false);
 }
@@ -1074,7 +1211,7 @@ static void si_seek(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
 		return;
 	blk_seek(&si->index, ik, iklen);
 	si_load_block(si);
-	if (si->blk && !si->err)
+	if (si->blk.data && !si->err)
 		blk_seek(&si->data, ik, iklen);
 	si_skip(si, true);
 }
