@@ -783,6 +783,26 @@ static size_t blk_restart(const struct blk_iter *bi, uint32_t i)
 	return lsm_get_u32le(bi->data + bi->limit + 4 * (size_t)i);
 }
 
+/* Decodes an entry's header (shared, unshared, vlen) at p, before end:
+ * the pointer after it, or NULL if a varint is malformed.  The common case
+ * of three one-byte varints takes one test (LevelDB's DecodeEntry). */
+static inline const uint8_t *blk_entry_hdr(const uint8_t *p,
+					   const uint8_t *end,
+					   uint64_t *shared, uint64_t *unshared,
+					   uint64_t *vlen)
+{
+	if (end - p >= 3 && (p[0] | p[1] | p[2]) < 0x80) {
+		*shared = p[0];
+		*unshared = p[1];
+		*vlen = p[2];
+		return p + 3;
+	}
+	if (lsm_varint_get(&p, end, shared) ||
+	    lsm_varint_get(&p, end, unshared) || lsm_varint_get(&p, end, vlen))
+		return NULL;
+	return p;
+}
+
 /* Decodes the entry at bi->next into key/val and advances.  Leaves bi
  * invalid at the end of the block or on corruption. */
 static void blk_parse_next(struct blk_iter *bi)
@@ -796,10 +816,8 @@ static void blk_parse_next(struct blk_iter *bi)
 		bi->valid = false;
 		return;
 	}
-	if (lsm_varint_get(&p, end, &shared) ||
-	    lsm_varint_get(&p, end, &unshared) ||
-	    lsm_varint_get(&p, end, &vlen) || shared > bi->key.len ||
-	    unshared > (uint64_t)(end - p) ||
+	if (!(p = blk_entry_hdr(p, end, &shared, &unshared, &vlen)) ||
+	    shared > bi->key.len || unshared > (uint64_t)(end - p) ||
 	    vlen > (uint64_t)(end - p) - unshared) {
 		blk_corrupt(bi, "bad entry");
 		return;
@@ -809,11 +827,14 @@ static void blk_parse_next(struct blk_iter *bi)
 		return;
 	}
 	bi->key.len = shared;
-	if (lsm_buf_append(&bi->key, p, unshared)) {
+	if (shared + unshared > bi->key.cap &&
+	    lsm_buf_reserve(&bi->key, unshared)) {
 		bi->valid = false;
 		bi->err = LSM_ENOMEM;
 		return;
 	}
+	memcpy(bi->key.data + shared, p, unshared);
+	bi->key.len = shared + unshared;
 	bi->val = p + unshared;
 	bi->vlen = vlen;
 	bi->cur = bi->next;
@@ -822,6 +843,32 @@ static void blk_parse_next(struct blk_iter *bi)
 	       blk_restart(bi, bi->ridx + 1) <= bi->cur)
 		bi->ridx++;
 	bi->valid = true;
+}
+
+/* The key of the entry at restart point i, in place (a restart entry
+ * shares nothing, so its key is whole in the block): LSM_OK with *k and
+ * *klen, or LSM_ECORRUPT (latched in bi) for a bad offset or entry. */
+static int blk_restart_key(struct blk_iter *bi, uint32_t i, const uint8_t **k,
+			   size_t *klen)
+{
+	size_t off = blk_restart(bi, i);
+	const uint8_t *p, *end = bi->data + bi->limit;
+	uint64_t shared, unshared, vlen;
+
+	if (off > bi->limit)
+		return blk_corrupt(bi, "bad restart offset");
+	if (off == bi->limit)
+		return blk_corrupt(bi, "bad restart entry");
+	p = bi->data + off;
+	if (!(p = blk_entry_hdr(p, end, &shared, &unshared, &vlen)) ||
+	    shared != 0 || unshared > (uint64_t)(end - p) ||
+	    vlen > (uint64_t)(end - p) - unshared)
+		return blk_corrupt(bi, "bad entry");
+	if (unshared < LSM_TRAILER)
+		return blk_corrupt(bi, "short key");
+	*k = p;
+	*klen = (size_t)unshared;
+	return LSM_OK;
 }
 
 /* Positions before the entry at restart point i. */
@@ -892,17 +939,15 @@ static void blk_seek(struct blk_iter *bi, const uint8_t *ik, size_t iklen)
 
 	if (bi->err)
 		return;
+	bi->valid = false;
 	while (left < right) {
 		uint32_t mid = left + (right - left + 1) / 2;
-		blk_seek_restart(bi, mid);
-		/* The key was cleared, so a restart entry with shared > 0
-		 * fails to parse. */
-		blk_parse_next(bi);
-		if (!bi->valid) {
-			blk_corrupt(bi, "bad restart entry");
+		const uint8_t *k = NULL;
+		size_t klen = 0;
+		/* Compared in place: no copy of the probe's key. */
+		if (blk_restart_key(bi, mid, &k, &klen))
 			return;
-		}
-		if (lsm_ikey_cmp(bi->key.data, bi->key.len, ik, iklen) < 0)
+		if (lsm_ikey_cmp(k, klen, ik, iklen) < 0)
 			left = mid;
 		else
 			right = mid - 1;
