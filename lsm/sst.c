@@ -723,8 +723,14 @@ static int sst_read_block(lsm_sst *t, uint32_t ord, uint64_t off,
 
 /* ---- block iteration ------------------------------------------------- */
 
+/* Keys up to this long are rebuilt inside the cursor, with no heap. */
+#define BLK_KEY_INLINE 64
+
 /* A cursor over one block's contents (borrowed: the caller keeps the
- * block referenced).  Errors latch in err (already raised via LSM_ERR). */
+ * block referenced).  Errors latch in err (already raised via LSM_ERR).
+ * Zero-initialised, then blk_init; blk_key_free at the end.  The current
+ * key is rebuilt (prefix compression) in kin, or in kheap once a key is
+ * longer than kin: read it with blk_key. */
 struct blk_iter {
 	lsm_sst *t;             /* for error messages */
 	uint64_t blk_off;
@@ -734,12 +740,45 @@ struct blk_iter {
 	size_t cur;             /* offset of the current entry */
 	size_t next;            /* offset just after it */
 	uint32_t ridx;          /* restart region holding cur */
-	struct lsm_buf key;     /* current key (owned) */
+	size_t klen;            /* current key's length */
+	uint8_t *kheap;         /* owned, kcap bytes, or NULL: key in kin */
+	size_t kcap;
 	const uint8_t *val;
 	size_t vlen;
 	bool valid;
 	int err;
+	uint8_t kin[BLK_KEY_INLINE];
 };
+
+static inline const uint8_t *blk_key(const struct blk_iter *bi)
+{
+	return bi->kheap ? bi->kheap : bi->kin;
+}
+
+static void blk_key_free(struct blk_iter *bi)
+{
+	free(bi->kheap);
+	bi->kheap = NULL;
+	bi->kcap = 0;
+	bi->klen = 0;
+}
+
+/* Makes room for a key of need bytes keeping its first keep bytes. */
+static int blk_key_grow(struct blk_iter *bi, size_t need, size_t keep)
+{
+	size_t cap = bi->kcap > BLK_KEY_INLINE ? bi->kcap : BLK_KEY_INLINE;
+	uint8_t *p;
+
+	while (cap < need)
+		cap *= 2;
+	if (!(p = malloc(cap)))
+		return LSM_ENOMEM;
+	memcpy(p, blk_key(bi), keep);
+	free(bi->kheap);
+	bi->kheap = p;
+	bi->kcap = cap;
+	return LSM_OK;
+}
 
 static int blk_corrupt(struct blk_iter *bi, const char *what)
 {
@@ -767,7 +806,7 @@ static int blk_init(struct blk_iter *bi, lsm_sst *t, uint64_t off,
 	bi->limit = 0;
 	bi->nrestarts = 0;
 	bi->cur = bi->next = 0;
-	lsm_buf_clear(&bi->key);
+	bi->klen = 0;
 	if (n < 4)
 		return blk_corrupt(bi, "too short");
 	nr = lsm_get_u32le(data + n - 4);
@@ -781,6 +820,23 @@ static int blk_init(struct blk_iter *bi, lsm_sst *t, uint64_t off,
 static size_t blk_restart(const struct blk_iter *bi, uint32_t i)
 {
 	return lsm_get_u32le(bi->data + bi->limit + 4 * (size_t)i);
+}
+
+/* lsm_ikey_cmp, inlined for the seeks' inner loops. */
+static inline int blk_ikey_cmp(const uint8_t *a, size_t alen,
+			       const uint8_t *b, size_t blen)
+{
+	size_t au = alen - LSM_TRAILER, bu = blen - LSM_TRAILER;
+	int c = memcmp(a, b, au < bu ? au : bu);
+	uint64_t ta, tb;
+
+	if (c)
+		return c;
+	if (au != bu)
+		return au < bu ? -1 : 1;
+	ta = lsm_get_u64le(a + au);
+	tb = lsm_get_u64le(b + bu);
+	return ta > tb ? -1 : ta < tb;
 }
 
 /* Decodes an entry's header (shared, unshared, vlen) at p, before end:
@@ -817,7 +873,7 @@ static void blk_parse_next(struct blk_iter *bi)
 		return;
 	}
 	if (!(p = blk_entry_hdr(p, end, &shared, &unshared, &vlen)) ||
-	    shared > bi->key.len || unshared > (uint64_t)(end - p) ||
+	    shared > bi->klen || unshared > (uint64_t)(end - p) ||
 	    vlen > (uint64_t)(end - p) - unshared) {
 		blk_corrupt(bi, "bad entry");
 		return;
@@ -826,15 +882,14 @@ static void blk_parse_next(struct blk_iter *bi)
 		blk_corrupt(bi, "short key");
 		return;
 	}
-	bi->key.len = shared;
-	if (shared + unshared > bi->key.cap &&
-	    lsm_buf_reserve(&bi->key, unshared)) {
+	if (shared + unshared > (bi->kheap ? bi->kcap : BLK_KEY_INLINE) &&
+	    blk_key_grow(bi, shared + unshared, shared)) {
 		bi->valid = false;
-		bi->err = LSM_ENOMEM;
+		bi->err = LSM_ERR(LSM_ENOMEM, "out of memory");
 		return;
 	}
-	memcpy(bi->key.data + shared, p, unshared);
-	bi->key.len = shared + unshared;
+	memcpy((bi->kheap ? bi->kheap : bi->kin) + shared, p, unshared);
+	bi->klen = shared + unshared;
 	bi->val = p + unshared;
 	bi->vlen = vlen;
 	bi->cur = bi->next;
@@ -876,7 +931,7 @@ static void blk_seek_restart(struct blk_iter *bi, uint32_t i)
 {
 	size_t off = blk_restart(bi, i);
 
-	lsm_buf_clear(&bi->key);
+	bi->klen = 0;
 	bi->ridx = i;
 	if (off > bi->limit) {
 		blk_corrupt(bi, "bad restart offset");
@@ -947,7 +1002,7 @@ static void blk_seek(struct blk_iter *bi, const uint8_t *ik, size_t iklen)
 		/* Compared in place: no copy of the probe's key. */
 		if (blk_restart_key(bi, mid, &k, &klen))
 			return;
-		if (lsm_ikey_cmp(k, klen, ik, iklen) < 0)
+		if (blk_ikey_cmp(k, klen, ik, iklen) < 0)
 			left = mid;
 		else
 			right = mid - 1;
@@ -956,7 +1011,7 @@ static void blk_seek(struct blk_iter *bi, const uint8_t *ik, size_t iklen)
 	do {
 		blk_parse_next(bi);
 	} while (bi->valid &&
-		 lsm_ikey_cmp(bi->key.data, bi->key.len, ik, iklen) < 0);
+		 blk_ikey_cmp(blk_key(bi), bi->klen, ik, iklen) < 0);
 }
 
 /* ---- opening --------------------------------------------------------- */
@@ -1021,7 +1076,7 @@ static int sst_load(lsm_sst *t)
 		goto out;
 	t->nblocks = sst_index_ordinals(&bi) ? bi.nrestarts : 0;
 out:
-	lsm_buf_free(&bi.key);
+	blk_key_free(&bi);
 	return rc;
 }
 
@@ -1285,8 +1340,8 @@ static const uint8_t *si_key(struct lsm_iiter *it, size_t *len)
 {
 	struct sst_iter *si = (struct sst_iter *)it;
 
-	*len = si->data.key.len;
-	return si->data.key.data;
+	*len = si->data.klen;
+	return blk_key(&si->data);
 }
 
 static const uint8_t *si_value(struct lsm_iiter *it, size_t *len)
@@ -1308,8 +1363,8 @@ static int si_status(struct lsm_iiter *it)
 static void si_fini(struct sst_iter *si)
 {
 	si_drop_block(si);
-	lsm_buf_free(&si->index.key);
-	lsm_buf_free(&si->data.key);
+	blk_key_free(&si->index);
+	blk_key_free(&si->data);
 	lsm_sst_unref(si->t);
 }
 
@@ -1434,7 +1489,7 @@ static int blk_check_restarts_done(struct blk_iter *bi, uint32_t ri)
  * table (prev holds the last key seen), the restart array, and that the
  * block ends with its index key; counts entries into *entries. */
 static int verify_block(lsm_sst *t, uint64_t off, uint64_t size,
-			const struct lsm_buf *index_key, struct lsm_buf *prev,
+			const struct blk_iter *ix, struct lsm_buf *prev,
 			uint64_t *entries)
 {
 	struct lsm_block *b = NULL;
@@ -1447,22 +1502,22 @@ static int verify_block(lsm_sst *t, uint64_t off, uint64_t size,
 		goto out;
 	for (blk_first(&bi); bi.valid; blk_next(&bi)) {
 		if (prev->len && lsm_ikey_cmp(prev->data, prev->len,
-					      bi.key.data, bi.key.len) >= 0) {
+					      blk_key(&bi), bi.klen) >= 0) {
 			rc = blk_corrupt(&bi, "keys out of order");
 			goto out;
 		}
 		if ((rc = blk_check_restart(&bi, &ri)) ||
-		    (rc = lsm_buf_set(prev, bi.key.data, bi.key.len)))
+		    (rc = lsm_buf_set(prev, blk_key(&bi), bi.klen)))
 			goto out;
 		(*entries)++;
 	}
 	if ((rc = blk_check_restarts_done(&bi, ri)))
 		goto out;
-	if (!prev->len || lsm_ikey_cmp(prev->data, prev->len, index_key->data,
-				       index_key->len) != 0)
+	if (!prev->len || lsm_ikey_cmp(prev->data, prev->len, blk_key(ix),
+				       ix->klen) != 0)
 		rc = blk_corrupt(&bi, "last key differs from the index");
 out:
-	lsm_buf_free(&bi.key);
+	blk_key_free(&bi);
 	if (b)
 		lsm_block_unref(b);
 	return rc;
@@ -1491,7 +1546,7 @@ int lsm_sst_verify(lsm_sst *t)
 			rc = blk_corrupt(&ix, "bad block handle");
 			goto out;
 		}
-		if ((rc = verify_block(t, off, size, &ix.key, &prev,
+		if ((rc = verify_block(t, off, size, &ix, &prev,
 				       &entries)))
 			goto out;
 	}
@@ -1503,7 +1558,7 @@ int lsm_sst_verify(lsm_sst *t)
 			     t->path, (unsigned long long)entries,
 			     (unsigned long long)t->entries);
 out:
-	lsm_buf_free(&ix.key);
+	blk_key_free(&ix);
 	lsm_buf_free(&prev);
 	return rc;
 }
