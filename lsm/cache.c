@@ -7,7 +7,12 @@
  * cache holds one reference while a block is in it, each reader one more,
  * so a block evicted (or replaced, or the cache destroyed) while a reader
  * holds it stays valid until that reader's lsm_block_unref.  File numbers
- * are never reused, so a removed table's blocks simply age out.
+ * are never reused, so a removed table's blocks simply age out.  Tables
+ * that are mapped (sst.c) use their blocks in place and never insert
+ * them; they only count their reads here (lsm_cache_note): a hit for a
+ * block already verified, a miss for one whose checksum the read had to
+ * check, so that the counts still tell how often a read found its block
+ * ready.
  *
  * The table cache keeps up to max_open tables open (lsm_sst, each with its
  * file descriptor, index and filter), keyed by file number, also LRU.  A
@@ -48,6 +53,8 @@ struct lsm_cache {
 	size_t usage;                 /* sum of cached blocks' sizes */
 	size_t capacity;
 	uint64_t hits, misses;
+	/* Reads of mapped tables (lsm_cache_note), outside mu. */
+	atomic_uint_fast64_t noted_hits, noted_misses;
 };
 
 static uint64_t mix64(uint64_t x)
@@ -233,13 +240,21 @@ struct lsm_block *lsm_cache_insert(struct lsm_cache *c, uint64_t table,
 	return &e->b;
 }
 
+void lsm_cache_note(struct lsm_cache *c, bool hit)
+{
+	if (c)
+		atomic_fetch_add_explicit(hit ? &c->noted_hits
+					      : &c->noted_misses,
+					  1, memory_order_relaxed);
+}
+
 void lsm_cache_counts(struct lsm_cache *c, uint64_t *hits, uint64_t *misses)
 {
 	pthread_mutex_lock(&c->mu);
 	if (hits)
-		*hits = c->hits;
+		*hits = c->hits + atomic_load(&c->noted_hits);
 	if (misses)
-		*misses = c->misses;
+		*misses = c->misses + atomic_load(&c->noted_misses);
 	pthread_mutex_unlock(&c->mu);
 }
 

@@ -33,7 +33,8 @@
  * unchanged and keeps a side table (a small hash keyed by the pointer)
  * from each writable or lock handle to a struct fault_handle that points
  * at the path's record.  Read-only handles are not in the table: reads
- * need no tracking and stay lock-free apart from the crash check.
+ * need no tracking and stay lock-free apart from the crash check.  Maps
+ * (of read-only files) pass through to the base env when it has them.
  *
  * Threads: one mutex (fe->mu) guards every field of struct fault_env and
  * every record and handle; it is held across the base env's calls except
@@ -365,6 +366,35 @@ static int fault_read(lsm_env *env, lsm_file *f, uint64_t off, void *buf,
 	return fe->base->read(fe->base, f, off, buf, n, nread);
 }
 
+/* Maps pass through to the base env (the env offers map only when its
+ * base does).  A power cut concerns written files; the store maps only
+ * finished tables, synced before they are opened, so a mapping made
+ * before a cut reads what the cut leaves.  A new mapping after the cut
+ * fails like every other call. */
+static int fault_map(lsm_env *env, lsm_file *f, uint64_t size,
+		     const void **addr)
+{
+	struct fault_env *fe = fault_of(env);
+	bool crashed;
+
+	*addr = NULL;
+	pthread_mutex_lock(&fe->mu);
+	crashed = fe->crashed;
+	pthread_mutex_unlock(&fe->mu);
+	if (crashed)
+		return fault_dead("mmap", "");
+	return fe->base->map(fe->base, f, size, addr);
+}
+
+/* Unmaps even after a cut, as close does. */
+static int fault_unmap(lsm_env *env, lsm_file *f, const void *addr,
+		       uint64_t size)
+{
+	struct fault_env *fe = fault_of(env);
+
+	return fe->base->unmap(fe->base, f, addr, size);
+}
+
 static int fault_append(lsm_env *env, lsm_file *f, const void *buf, size_t n)
 {
 	struct fault_env *fe = fault_of(env);
@@ -673,6 +703,8 @@ int lsm_fault_env_create(lsm_env *base, lsm_env **out)
 	fe->env = (lsm_env){
 		.open = fault_open,
 		.read = fault_read,
+		.map = base->map && base->unmap ? fault_map : NULL,
+		.unmap = base->map && base->unmap ? fault_unmap : NULL,
 		.append = fault_append,
 		.sync = fault_sync,
 		.size = fault_size,

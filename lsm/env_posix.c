@@ -1,6 +1,6 @@
 /*
  * env_posix.c — the POSIX I/O env: the only file of the store that calls
- * open, pread, pwrite, fdatasync, fsync, ftruncate, rename, unlink,
+ * open, pread, mmap, pwrite, fdatasync, fsync, ftruncate, rename, unlink,
  * opendir, mkdir, flock or statvfs.  Everything else reaches the disk
  * through the lsm_env table (lsm.h), so a test can put the fault env
  * (env_fault.c) in between.
@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -136,6 +137,42 @@ static int posix_read(lsm_env *env, lsm_file *f, uint64_t off, void *buf,
 		done += (size_t)r;
 	}
 	*nread = done;
+	return LSM_OK;
+}
+
+/*
+ * Maps the first size bytes of a file open for reading, shared and
+ * read-only (a private mapping would copy nothing either, but shared
+ * pages are the page cache's own).  LSM_EINVAL when LSM_NO_MMAP is set in
+ * the environment, for a writer, or for a size that is 0 or does not fit
+ * the address space; the caller then reads with pread.
+ */
+static int posix_map(lsm_env *env, lsm_file *f, uint64_t size,
+		     const void **addr)
+{
+	void *p;
+
+	(void)env;
+	*addr = NULL;
+	if (getenv("LSM_NO_MMAP"))
+		return LSM_ERR(LSM_EINVAL, "mmap %s: off (LSM_NO_MMAP)",
+			       f->path);
+	if (f->flags != LSM_O_READ || size == 0 || size > SIZE_MAX)
+		return LSM_ERR(LSM_EINVAL, "mmap %s: bad file or size %llu",
+			       f->path, (unsigned long long)size);
+	p = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, f->fd, 0);
+	if (p == MAP_FAILED)
+		return posix_err("mmap", f->path);
+	*addr = p;
+	return LSM_OK;
+}
+
+static int posix_unmap(lsm_env *env, lsm_file *f, const void *addr,
+		       uint64_t size)
+{
+	(void)env;
+	if (munmap((void *)(uintptr_t)addr, (size_t)size) < 0)
+		return posix_err("munmap", f->path);
 	return LSM_OK;
 }
 
@@ -415,6 +452,8 @@ static int posix_disk_free(lsm_env *env, const char *dir, uint64_t *nbytes)
 static lsm_env posix_env = {
 	.open = posix_open,
 	.read = posix_read,
+	.map = posix_map,
+	.unmap = posix_unmap,
 	.append = posix_append,
 	.sync = posix_sync,
 	.size = posix_size,

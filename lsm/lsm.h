@@ -91,6 +91,18 @@ struct lsm_env {
 	/* Reads up to n bytes at off; *nread < n only at end of file. */
 	int (*read)(lsm_env *env, lsm_file *f, uint64_t off, void *buf,
 		    size_t n, size_t *nread);
+	/* Optional: NULL when the env cannot map files (the store then reads
+	 * them).  Maps the first size bytes of f, a file opened with
+	 * LSM_O_READ, read-only into memory: *addr is valid until unmap and
+	 * shows the file's bytes as they are, so only files that never change
+	 * may be mapped (the store maps finished tables), and a file cut
+	 * short underneath makes a read of the lost pages fault (SIGBUS).
+	 * Any error leaves nothing mapped and the caller reads instead. */
+	int (*map)(lsm_env *env, lsm_file *f, uint64_t size,
+		   const void **addr);
+	/* Undoes map(f, size) before f is closed. */
+	int (*unmap)(lsm_env *env, lsm_file *f, const void *addr,
+		     uint64_t size);
 	int (*append)(lsm_env *env, lsm_file *f, const void *buf, size_t n);
 	int (*sync)(lsm_env *env, lsm_file *f); /* fdatasync */
 	int (*size)(lsm_env *env, lsm_file *f, uint64_t *size);
@@ -111,7 +123,9 @@ struct lsm_env {
 	void (*destroy)(lsm_env *env); /* NULL for the static POSIX env */
 };
 
-/* The POSIX env: a static object, never destroyed. */
+/* The POSIX env: a static object, never destroyed.  It maps tables with
+ * mmap unless the environment variable LSM_NO_MMAP is set (then every
+ * read is a pread). */
 lsm_env *lsm_env_posix(void);
 void lsm_env_list_free(char **names, size_t n);
 

@@ -330,6 +330,11 @@ struct lsm_block *lsm_cache_lookup(struct lsm_cache *c, uint64_t table,
 struct lsm_block *lsm_cache_insert(struct lsm_cache *c, uint64_t table,
 				   uint64_t off, uint8_t *data, size_t size);
 void lsm_block_unref(struct lsm_block *b);
+/* Counts a read of a mapped table's block, which bypasses the cache: hit
+ * if the block was verified before, miss if this read verified it.  c may
+ * be NULL (nothing counted).  Lock-free. */
+void lsm_cache_note(struct lsm_cache *c, bool hit);
+/* Hits and misses of lookups plus those noted. */
 void lsm_cache_counts(struct lsm_cache *c, uint64_t *hits, uint64_t *misses);
 
 typedef struct lsm_sst lsm_sst;

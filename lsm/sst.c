@@ -531,8 +531,22 @@ void lsm_sst_builder_abandon(struct lsm_sst_builder *b)
 
 /* ---- the reader ------------------------------------------------------ */
 
-/* An open table.  Immutable after lsm_sst_open except refs, so any number
- * of threads read it without locks (env reads are positional). */
+/* An open table.  Immutable after lsm_sst_open except refs and the bits
+ * of verified, so any number of threads read it without locks (env reads
+ * are positional, the bitmap's words atomic).
+ *
+ * Two ways to reach a data block:
+ *   - mapped (map != NULL, the env could map the file): the block is used
+ *     in place, neither copied nor cached.  Its checksum is verified the
+ *     first time any reader of this open table uses it, and a bit in
+ *     verified remembers that, so later reads skip it; a block that fails
+ *     is never marked and fails every read.  The bit of a block is its
+ *     ordinal in the index (the index cursor's restart region, which is
+ *     the ordinal when every index entry is a restart point: checked at
+ *     open, else verified stays NULL and every read checks the CRC).
+ *   - read (map == NULL): pread into a malloc'd block, CRC checked, kept
+ *     in the block cache when there is one.
+ * The footer, index and filter are read and checked at open either way. */
 struct lsm_sst {
 	atomic_int refs;
 	lsm_env *env;
@@ -546,7 +560,55 @@ struct lsm_sst {
 	struct lsm_block *index;  /* owned reference, never cached */
 	struct lsm_block *filter; /* owned reference or NULL */
 	uint64_t entries;
+	const uint8_t *map;       /* the whole file (env->map), or NULL */
+	_Atomic uint64_t *verified; /* owned bitmap, nblocks bits, or NULL */
+	uint32_t nblocks;         /* index entries */
 };
+
+/* A data block in use: contents data[size], and the block that owns them
+ * (referenced) when the table is read rather than mapped. */
+struct blk_ref {
+	const uint8_t *data;
+	size_t size;
+	struct lsm_block *b;
+};
+
+static void blk_ref_drop(struct blk_ref *r)
+{
+	if (r->b)
+		lsm_block_unref(r->b);
+	r->b = NULL;
+	r->data = NULL;
+	r->size = 0;
+}
+
+/* Is the handle (off, size) and its trailer inside the data area? */
+static int sst_check_handle(lsm_sst *t, uint64_t off, uint64_t size)
+{
+	if (off > t->data_end || size > t->data_end - off ||
+	    t->data_end - off - size < LSM_SST_TRAILER)
+		return LSM_ERR(LSM_ECORRUPT,
+			       "%s: bad block handle (offset %llu, size %llu)",
+			       t->path, (unsigned long long)off,
+			       (unsigned long long)size);
+	return LSM_OK;
+}
+
+/* Checks the trailer after contents p[size] (the block at off). */
+static int sst_check_trailer(lsm_sst *t, uint64_t off, const uint8_t *p,
+			     uint64_t size)
+{
+	if (lsm_get_u32le(p + size + 1) !=
+	    lsm_crc32c(lsm_crc32c(0, p, size), p + size, 1))
+		return LSM_ERR(LSM_ECORRUPT,
+			       "%s: bad block checksum at offset %llu", t->path,
+			       (unsigned long long)off);
+	if (p[size] != SST_BLOCK_PLAIN)
+		return LSM_ERR(LSM_ECORRUPT,
+			       "%s: unknown block type %u at offset %llu",
+			       t->path, p[size], (unsigned long long)off);
+	return LSM_OK;
+}
 
 /* Reads the block with handle (off, size) from disk, checking bounds,
  * type and checksum.  *out: a new uncached block (lsm_block_unref). */
@@ -558,12 +620,8 @@ static int sst_read_raw(lsm_sst *t, uint64_t off, uint64_t size,
 	int rc;
 
 	*out = NULL;
-	if (off > t->data_end || size > t->data_end - off ||
-	    t->data_end - off - size < LSM_SST_TRAILER)
-		return LSM_ERR(LSM_ECORRUPT,
-			       "%s: bad block handle (offset %llu, size %llu)",
-			       t->path, (unsigned long long)off,
-			       (unsigned long long)size);
+	if ((rc = sst_check_handle(t, off, size)))
+		return rc;
 	if (!(p = malloc(size + LSM_SST_TRAILER)))
 		return LSM_ERR(LSM_ENOMEM, "out of memory");
 	if ((rc = t->env->read(t->env, t->f, off, p, size + LSM_SST_TRAILER,
@@ -574,19 +632,8 @@ static int sst_read_raw(lsm_sst *t, uint64_t off, uint64_t size,
 			     t->path, (unsigned long long)off);
 		goto out;
 	}
-	if (lsm_get_u32le(p + size + 1) !=
-	    lsm_crc32c(lsm_crc32c(0, p, size), p + size, 1)) {
-		rc = LSM_ERR(LSM_ECORRUPT,
-			     "%s: bad block checksum at offset %llu", t->path,
-			     (unsigned long long)off);
+	if ((rc = sst_check_trailer(t, off, p, size)))
 		goto out;
-	}
-	if (p[size] != SST_BLOCK_PLAIN) {
-		rc = LSM_ERR(LSM_ECORRUPT,
-			     "%s: unknown block type %u at offset %llu",
-			     t->path, p[size], (unsigned long long)off);
-		goto out;
-	}
 	*out = lsm_cache_insert(NULL, t->num, off, p, size);
 	p = NULL;
 	if (!*out)
@@ -597,8 +644,8 @@ out:
 }
 
 /* A data block through the block cache (if any).  *out referenced. */
-static int sst_read_block(lsm_sst *t, uint64_t off, uint64_t size,
-			  struct lsm_block **out)
+static int sst_read_cached(lsm_sst *t, uint64_t off, uint64_t size,
+			   struct lsm_block **out)
 {
 	struct lsm_block *b;
 	int rc;
@@ -627,10 +674,63 @@ static int sst_read_block(lsm_sst *t, uint64_t off, uint64_t size,
 	return LSM_OK;
 }
 
+/* The mapped block (off, size), ordinal ord in the index (or UINT32_MAX:
+ * unknown), its checksum verified unless ord's bit says it was. */
+static int sst_map_block(lsm_sst *t, uint32_t ord, uint64_t off,
+			 uint64_t size, struct blk_ref *out)
+{
+	const uint8_t *p = t->map + off;
+	_Atomic uint64_t *w = NULL;
+	uint64_t bit = 0;
+	int rc;
+
+	if ((rc = sst_check_handle(t, off, size)))
+		return rc;
+	if (t->verified && ord < t->nblocks) {
+		w = &t->verified[ord / 64];
+		bit = UINT64_C(1) << (ord % 64);
+	}
+	if (w && (atomic_load_explicit(w, memory_order_relaxed) & bit)) {
+		lsm_cache_note(t->cache, true);
+	} else {
+		if ((rc = sst_check_trailer(t, off, p, size)))
+			return rc;
+		lsm_cache_note(t->cache, false);
+		if (w)
+			atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
+	}
+	out->data = p;
+	out->size = (size_t)size;
+	return LSM_OK;
+}
+
+/* The data block with handle (off, size), ordinal ord in the index (or
+ * UINT32_MAX), mapped or read.  *out must be empty; on success it holds
+ * the contents (and a reference when read). */
+static int sst_read_block(lsm_sst *t, uint32_t ord, uint64_t off,
+			  uint64_t size, struct blk_ref *out)
+{
+	int rc;
+
+	if (t->map)
+		return sst_map_block(t, ord, off, size, out);
+	if ((rc = sst_read_cached(t, off, size, &out->b)))
+		return rc;
+	out->data = out->b->data;
+	out->size = out->b->size;
+	return LSM_OK;
+}
+
 /* ---- block iteration ------------------------------------------------- */
 
+/* Keys up to this long are rebuilt inside the cursor, with no heap. */
+#define BLK_KEY_INLINE 64
+
 /* A cursor over one block's contents (borrowed: the caller keeps the
- * block referenced).  Errors latch in err (already raised via LSM_ERR). */
+ * block referenced).  Errors latch in err (already raised via LSM_ERR).
+ * Zero-initialised, then blk_init; blk_key_free at the end.  The current
+ * key is rebuilt (prefix compression) in kin, or in kheap once a key is
+ * longer than kin: read it with blk_key. */
 struct blk_iter {
 	lsm_sst *t;             /* for error messages */
 	uint64_t blk_off;
@@ -640,12 +740,45 @@ struct blk_iter {
 	size_t cur;             /* offset of the current entry */
 	size_t next;            /* offset just after it */
 	uint32_t ridx;          /* restart region holding cur */
-	struct lsm_buf key;     /* current key (owned) */
+	size_t klen;            /* current key's length */
+	uint8_t *kheap;         /* owned, kcap bytes, or NULL: key in kin */
+	size_t kcap;
 	const uint8_t *val;
 	size_t vlen;
 	bool valid;
 	int err;
+	uint8_t kin[BLK_KEY_INLINE];
 };
+
+static inline const uint8_t *blk_key(const struct blk_iter *bi)
+{
+	return bi->kheap ? bi->kheap : bi->kin;
+}
+
+static void blk_key_free(struct blk_iter *bi)
+{
+	free(bi->kheap);
+	bi->kheap = NULL;
+	bi->kcap = 0;
+	bi->klen = 0;
+}
+
+/* Makes room for a key of need bytes keeping its first keep bytes. */
+static int blk_key_grow(struct blk_iter *bi, size_t need, size_t keep)
+{
+	size_t cap = bi->kcap > BLK_KEY_INLINE ? bi->kcap : BLK_KEY_INLINE;
+	uint8_t *p;
+
+	while (cap < need)
+		cap *= 2;
+	if (!(p = malloc(cap)))
+		return LSM_ENOMEM;
+	memcpy(p, blk_key(bi), keep);
+	free(bi->kheap);
+	bi->kheap = p;
+	bi->kcap = cap;
+	return LSM_OK;
+}
 
 static int blk_corrupt(struct blk_iter *bi, const char *what)
 {
@@ -673,7 +806,7 @@ static int blk_init(struct blk_iter *bi, lsm_sst *t, uint64_t off,
 	bi->limit = 0;
 	bi->nrestarts = 0;
 	bi->cur = bi->next = 0;
-	lsm_buf_clear(&bi->key);
+	bi->klen = 0;
 	if (n < 4)
 		return blk_corrupt(bi, "too short");
 	nr = lsm_get_u32le(data + n - 4);
@@ -689,6 +822,43 @@ static size_t blk_restart(const struct blk_iter *bi, uint32_t i)
 	return lsm_get_u32le(bi->data + bi->limit + 4 * (size_t)i);
 }
 
+/* lsm_ikey_cmp, inlined for the seeks' inner loops. */
+static inline int blk_ikey_cmp(const uint8_t *a, size_t alen,
+			       const uint8_t *b, size_t blen)
+{
+	size_t au = alen - LSM_TRAILER, bu = blen - LSM_TRAILER;
+	int c = memcmp(a, b, au < bu ? au : bu);
+	uint64_t ta, tb;
+
+	if (c)
+		return c;
+	if (au != bu)
+		return au < bu ? -1 : 1;
+	ta = lsm_get_u64le(a + au);
+	tb = lsm_get_u64le(b + bu);
+	return ta > tb ? -1 : ta < tb;
+}
+
+/* Decodes an entry's header (shared, unshared, vlen) at p, before end:
+ * the pointer after it, or NULL if a varint is malformed.  The common case
+ * of three one-byte varints takes one test (LevelDB's DecodeEntry). */
+static inline const uint8_t *blk_entry_hdr(const uint8_t *p,
+					   const uint8_t *end,
+					   uint64_t *shared, uint64_t *unshared,
+					   uint64_t *vlen)
+{
+	if (end - p >= 3 && (p[0] | p[1] | p[2]) < 0x80) {
+		*shared = p[0];
+		*unshared = p[1];
+		*vlen = p[2];
+		return p + 3;
+	}
+	if (lsm_varint_get(&p, end, shared) ||
+	    lsm_varint_get(&p, end, unshared) || lsm_varint_get(&p, end, vlen))
+		return NULL;
+	return p;
+}
+
 /* Decodes the entry at bi->next into key/val and advances.  Leaves bi
  * invalid at the end of the block or on corruption. */
 static void blk_parse_next(struct blk_iter *bi)
@@ -702,10 +872,8 @@ static void blk_parse_next(struct blk_iter *bi)
 		bi->valid = false;
 		return;
 	}
-	if (lsm_varint_get(&p, end, &shared) ||
-	    lsm_varint_get(&p, end, &unshared) ||
-	    lsm_varint_get(&p, end, &vlen) || shared > bi->key.len ||
-	    unshared > (uint64_t)(end - p) ||
+	if (!(p = blk_entry_hdr(p, end, &shared, &unshared, &vlen)) ||
+	    shared > bi->klen || unshared > (uint64_t)(end - p) ||
 	    vlen > (uint64_t)(end - p) - unshared) {
 		blk_corrupt(bi, "bad entry");
 		return;
@@ -714,12 +882,14 @@ static void blk_parse_next(struct blk_iter *bi)
 		blk_corrupt(bi, "short key");
 		return;
 	}
-	bi->key.len = shared;
-	if (lsm_buf_append(&bi->key, p, unshared)) {
+	if (shared + unshared > (bi->kheap ? bi->kcap : BLK_KEY_INLINE) &&
+	    blk_key_grow(bi, shared + unshared, shared)) {
 		bi->valid = false;
-		bi->err = LSM_ENOMEM;
+		bi->err = LSM_ERR(LSM_ENOMEM, "out of memory");
 		return;
 	}
+	memcpy((bi->kheap ? bi->kheap : bi->kin) + shared, p, unshared);
+	bi->klen = shared + unshared;
 	bi->val = p + unshared;
 	bi->vlen = vlen;
 	bi->cur = bi->next;
@@ -730,12 +900,38 @@ static void blk_parse_next(struct blk_iter *bi)
 	bi->valid = true;
 }
 
+/* The key of the entry at restart point i, in place (a restart entry
+ * shares nothing, so its key is whole in the block): LSM_OK with *k and
+ * *klen, or LSM_ECORRUPT (latched in bi) for a bad offset or entry. */
+static int blk_restart_key(struct blk_iter *bi, uint32_t i, const uint8_t **k,
+			   size_t *klen)
+{
+	size_t off = blk_restart(bi, i);
+	const uint8_t *p, *end = bi->data + bi->limit;
+	uint64_t shared, unshared, vlen;
+
+	if (off > bi->limit)
+		return blk_corrupt(bi, "bad restart offset");
+	if (off == bi->limit)
+		return blk_corrupt(bi, "bad restart entry");
+	p = bi->data + off;
+	if (!(p = blk_entry_hdr(p, end, &shared, &unshared, &vlen)) ||
+	    shared != 0 || unshared > (uint64_t)(end - p) ||
+	    vlen > (uint64_t)(end - p) - unshared)
+		return blk_corrupt(bi, "bad entry");
+	if (unshared < LSM_TRAILER)
+		return blk_corrupt(bi, "short key");
+	*k = p;
+	*klen = (size_t)unshared;
+	return LSM_OK;
+}
+
 /* Positions before the entry at restart point i. */
 static void blk_seek_restart(struct blk_iter *bi, uint32_t i)
 {
 	size_t off = blk_restart(bi, i);
 
-	lsm_buf_clear(&bi->key);
+	bi->klen = 0;
 	bi->ridx = i;
 	if (off > bi->limit) {
 		blk_corrupt(bi, "bad restart offset");
@@ -798,17 +994,15 @@ static void blk_seek(struct blk_iter *bi, const uint8_t *ik, size_t iklen)
 
 	if (bi->err)
 		return;
+	bi->valid = false;
 	while (left < right) {
 		uint32_t mid = left + (right - left + 1) / 2;
-		blk_seek_restart(bi, mid);
-		/* The key was cleared, so a restart entry with shared > 0
-		 * fails to parse. */
-		blk_parse_next(bi);
-		if (!bi->valid) {
-			blk_corrupt(bi, "bad restart entry");
+		const uint8_t *k = NULL;
+		size_t klen = 0;
+		/* Compared in place: no copy of the probe's key. */
+		if (blk_restart_key(bi, mid, &k, &klen))
 			return;
-		}
-		if (lsm_ikey_cmp(bi->key.data, bi->key.len, ik, iklen) < 0)
+		if (blk_ikey_cmp(k, klen, ik, iklen) < 0)
 			left = mid;
 		else
 			right = mid - 1;
@@ -817,7 +1011,7 @@ static void blk_seek(struct blk_iter *bi, const uint8_t *ik, size_t iklen)
 	do {
 		blk_parse_next(bi);
 	} while (bi->valid &&
-		 lsm_ikey_cmp(bi->key.data, bi->key.len, ik, iklen) < 0);
+		 blk_ikey_cmp(blk_key(bi), bi->klen, ik, iklen) < 0);
 }
 
 /* ---- opening --------------------------------------------------------- */
@@ -849,6 +1043,8 @@ static int footer_decode(lsm_sst *t, const uint8_t *p, uint64_t *index_off,
 	return LSM_OK;
 }
 
+static bool sst_index_ordinals(struct blk_iter *bi);
+
 /* Reads the footer, then the index and filter blocks. */
 static int sst_load(lsm_sst *t)
 {
@@ -878,9 +1074,46 @@ static int sst_load(lsm_sst *t)
 		goto out;
 	if (fsize && (rc = sst_read_raw(t, foff, fsize, &t->filter)))
 		goto out;
+	t->nblocks = sst_index_ordinals(&bi) ? bi.nrestarts : 0;
 out:
-	lsm_buf_free(&bi.key);
+	blk_key_free(&bi);
 	return rc;
+}
+
+/* Does every entry of the index (bi, fresh from blk_init) sit at its own
+ * restart point, in order, so that the cursor's restart region is the
+ * entry's ordinal?  (The builder writes it so; a damaged index that does
+ * not only loses the verified bitmap: its errors surface on reads.) */
+static bool sst_index_ordinals(struct blk_iter *bi)
+{
+	uint32_t n = 0;
+
+	for (blk_first(bi); bi->valid; blk_next(bi)) {
+		if (n >= bi->nrestarts || blk_restart(bi, n) != bi->cur ||
+		    bi->ridx != n)
+			return false;
+		n++;
+	}
+	return !bi->err && n == bi->nrestarts && n > 0;
+}
+
+/* Maps the file when the env can; any failure leaves the table read with
+ * the env's read (the error is not the caller's). */
+static void sst_try_map(lsm_sst *t)
+{
+	const void *addr = NULL;
+	size_t words = ((size_t)t->nblocks + 63) / 64;
+
+	if (!t->env->map || !t->env->unmap)
+		return;
+	if (t->nblocks && !(t->verified = calloc(words, sizeof(uint64_t))))
+		return;
+	if (t->env->map(t->env, t->f, t->size, &addr)) {
+		free(t->verified);
+		t->verified = NULL;
+		return;
+	}
+	t->map = addr;
 }
 
 int lsm_sst_open(lsm_env *env, const char *path, uint64_t num,
@@ -913,6 +1146,7 @@ int lsm_sst_open(lsm_env *env, const char *path, uint64_t num,
 	t->size = size;
 	if ((rc = sst_load(t)))
 		goto out;
+	sst_try_map(t);
 	*out = t;
 	t = NULL;
 out:
@@ -931,6 +1165,9 @@ void lsm_sst_unref(lsm_sst *t)
 	if (!t || atomic_fetch_sub_explicit(&t->refs, 1,
 					    memory_order_acq_rel) != 1)
 		return;
+	if (t->map)
+		t->env->unmap(t->env, t->f, t->map, t->size);
+	free(t->verified);
 	if (t->f)
 		t->env->close(t->env, t->f);
 	if (t->index)
@@ -944,22 +1181,21 @@ void lsm_sst_unref(lsm_sst *t)
 /* ---- the table iterator ---------------------------------------------- */
 
 /* Two levels: an index cursor picks the data block, a block cursor walks
- * it.  Holds a reference on the table and on the current block. */
+ * it.  Holds a reference on the table and, when the table is read rather
+ * than mapped, on the current block. */
 struct sst_iter {
 	struct lsm_iiter base;
 	lsm_sst *t;
 	struct blk_iter index;
 	struct blk_iter data;
-	struct lsm_block *blk; /* referenced, or NULL */
+	struct blk_ref blk; /* blk.data NULL: no block */
 	uint64_t blk_off;
 	int err;
 };
 
 static void si_drop_block(struct sst_iter *si)
 {
-	if (si->blk)
-		lsm_block_unref(si->blk);
-	si->blk = NULL;
+	blk_ref_drop(&si->blk);
 	si->data.valid = false;
 }
 
@@ -986,16 +1222,17 @@ static void si_load_block(struct sst_iter *si)
 		si->err = blk_corrupt(&si->index, "bad block handle");
 		return;
 	}
-	if (si->blk && si->blk_off == off)
+	if (si->blk.data && si->blk_off == off)
 		return;
 	si_drop_block(si);
-	if ((rc = sst_read_block(si->t, off, size, &si->blk))) {
+	if ((rc = sst_read_block(si->t, si->index.ridx, off, size,
+				 &si->blk))) {
 		si->err = rc;
 		return;
 	}
 	si->blk_off = off;
-	if ((rc = blk_init(&si->data, si->t, off, si->blk->data,
-			   si->blk->size))) {
+	if ((rc = blk_init(&si->data, si->t, off, si->blk.data,
+			   si->blk.size))) {
 		si->err = rc;
 		si_drop_block(si);
 	}
@@ -1024,7 +1261,7 @@ static void si_skip(struct sst_iter *si, bool forward)
 		else
 			blk_prev(&si->index);
 		si_load_block(si);
-		if (!si->blk)
+		if (!si->blk.data)
 			return;
 		if (forward)
 			blk_first(&si->data);
@@ -1037,7 +1274,7 @@ static bool si_valid(struct lsm_iiter *it)
 {
 	struct sst_iter *si = (struct sst_iter *)it;
 
-	return !si->err && si->blk && si->data.valid;
+	return !si->err && si->blk.data && si->data.valid;
 }
 
 static void si_first(struct lsm_iiter *it)
@@ -1048,7 +1285,7 @@ static void si_first(struct lsm_iiter *it)
 		return;
 	blk_first(&si->index);
 	si_load_block(si);
-	if (si->blk && !si->err)
+	if (si->blk.data && !si->err)
 		blk_first(&si->data);
 	si_skip(si, true);
 }
@@ -1061,7 +1298,7 @@ static void si_last(struct lsm_iiter *it)
 		return;
 	blk_last(&si->index);
 	si_load_block(si);
-	if (si->blk && !si->err)
+	if (si->blk.data && !si->err)
 		blk_last(&si->data);
 	si_skip(si, false);
 }
@@ -1074,7 +1311,7 @@ static void si_seek(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
 		return;
 	blk_seek(&si->index, ik, iklen);
 	si_load_block(si);
-	if (si->blk && !si->err)
+	if (si->blk.data && !si->err)
 		blk_seek(&si->data, ik, iklen);
 	si_skip(si, true);
 }
@@ -1103,8 +1340,8 @@ static const uint8_t *si_key(struct lsm_iiter *it, size_t *len)
 {
 	struct sst_iter *si = (struct sst_iter *)it;
 
-	*len = si->data.key.len;
-	return si->data.key.data;
+	*len = si->data.klen;
+	return blk_key(&si->data);
 }
 
 static const uint8_t *si_value(struct lsm_iiter *it, size_t *len)
@@ -1126,8 +1363,8 @@ static int si_status(struct lsm_iiter *it)
 static void si_fini(struct sst_iter *si)
 {
 	si_drop_block(si);
-	lsm_buf_free(&si->index.key);
-	lsm_buf_free(&si->data.key);
+	blk_key_free(&si->index);
+	blk_key_free(&si->data);
 	lsm_sst_unref(si->t);
 }
 
@@ -1252,7 +1489,7 @@ static int blk_check_restarts_done(struct blk_iter *bi, uint32_t ri)
  * table (prev holds the last key seen), the restart array, and that the
  * block ends with its index key; counts entries into *entries. */
 static int verify_block(lsm_sst *t, uint64_t off, uint64_t size,
-			const struct lsm_buf *index_key, struct lsm_buf *prev,
+			const struct blk_iter *ix, struct lsm_buf *prev,
 			uint64_t *entries)
 {
 	struct lsm_block *b = NULL;
@@ -1265,22 +1502,22 @@ static int verify_block(lsm_sst *t, uint64_t off, uint64_t size,
 		goto out;
 	for (blk_first(&bi); bi.valid; blk_next(&bi)) {
 		if (prev->len && lsm_ikey_cmp(prev->data, prev->len,
-					      bi.key.data, bi.key.len) >= 0) {
+					      blk_key(&bi), bi.klen) >= 0) {
 			rc = blk_corrupt(&bi, "keys out of order");
 			goto out;
 		}
 		if ((rc = blk_check_restart(&bi, &ri)) ||
-		    (rc = lsm_buf_set(prev, bi.key.data, bi.key.len)))
+		    (rc = lsm_buf_set(prev, blk_key(&bi), bi.klen)))
 			goto out;
 		(*entries)++;
 	}
 	if ((rc = blk_check_restarts_done(&bi, ri)))
 		goto out;
-	if (!prev->len || lsm_ikey_cmp(prev->data, prev->len, index_key->data,
-				       index_key->len) != 0)
+	if (!prev->len || lsm_ikey_cmp(prev->data, prev->len, blk_key(ix),
+				       ix->klen) != 0)
 		rc = blk_corrupt(&bi, "last key differs from the index");
 out:
-	lsm_buf_free(&bi.key);
+	blk_key_free(&bi);
 	if (b)
 		lsm_block_unref(b);
 	return rc;
@@ -1309,7 +1546,7 @@ int lsm_sst_verify(lsm_sst *t)
 			rc = blk_corrupt(&ix, "bad block handle");
 			goto out;
 		}
-		if ((rc = verify_block(t, off, size, &ix.key, &prev,
+		if ((rc = verify_block(t, off, size, &ix, &prev,
 				       &entries)))
 			goto out;
 	}
@@ -1321,7 +1558,7 @@ int lsm_sst_verify(lsm_sst *t)
 			     t->path, (unsigned long long)entries,
 			     (unsigned long long)t->entries);
 out:
-	lsm_buf_free(&ix.key);
+	blk_key_free(&ix);
 	lsm_buf_free(&prev);
 	return rc;
 }

@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -33,25 +34,93 @@ static uint64_t rnd(void)
 	return z ^ (z >> 31);
 }
 
+/* ---- an env that counts, and maps or not ------------------------------ */
+
+/* The POSIX env with reads and maps counted.  MAP_ON passes maps through,
+ * MAP_NONE has no map method (the env of a store that cannot map), and
+ * MAP_FAIL has one that always fails (mmap refused). */
+enum map_mode { MAP_ON, MAP_NONE, MAP_FAIL };
+struct count_env {
+	lsm_env env;
+	enum map_mode mode;
+	atomic_int reads, maps, unmaps;
+};
+
+static int cnt_read(lsm_env *env, lsm_file *f, uint64_t off, void *buf,
+		    size_t n, size_t *nread)
+{
+	struct count_env *ce = (struct count_env *)env;
+
+	atomic_fetch_add(&ce->reads, 1);
+	return lsm_env_posix()->read(lsm_env_posix(), f, off, buf, n, nread);
+}
+
+static int cnt_map(lsm_env *env, lsm_file *f, uint64_t size,
+		   const void **addr)
+{
+	struct count_env *ce = (struct count_env *)env;
+
+	*addr = NULL;
+	if (ce->mode == MAP_FAIL)
+		return LSM_ERR(LSM_EIO, "mmap: refused by the test");
+	atomic_fetch_add(&ce->maps, 1);
+	return lsm_env_posix()->map(lsm_env_posix(), f, size, addr);
+}
+
+static int cnt_unmap(lsm_env *env, lsm_file *f, const void *addr,
+		     uint64_t size)
+{
+	struct count_env *ce = (struct count_env *)env;
+
+	atomic_fetch_add(&ce->unmaps, 1);
+	return lsm_env_posix()->unmap(lsm_env_posix(), f, addr, size);
+}
+
+static void count_env_init(struct count_env *ce, enum map_mode mode)
+{
+	ce->env = *lsm_env_posix();
+	ce->env.read = cnt_read;
+	ce->env.map = mode == MAP_NONE ? NULL : cnt_map;
+	ce->env.unmap = mode == MAP_NONE ? NULL : cnt_unmap;
+	ce->mode = mode;
+	atomic_init(&ce->reads, 0);
+	atomic_init(&ce->maps, 0);
+	atomic_init(&ce->unmaps, 0);
+}
+
 /* ---- temp dirs and raw file access ---------------------------------- */
 
 struct fixture {
 	char dir[64];
 	char path[LSM_PATH_MAX];
 	lsm_env *env;
+	struct count_env ce;
 };
 
-static int setup(void **state)
+static int setup_mode(void **state, enum map_mode mode)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
 	strcpy(fx->dir, "/tmp/test_sst.XXXXXX");
 	assert_non_null(mkdtemp(fx->dir));
 	lsm_file_path(fx->path, fx->dir, 7, "sst");
-	fx->env = lsm_env_posix();
+	count_env_init(&fx->ce, mode);
+	fx->env = &fx->ce.env;
 	rng = seed;
 	*state = fx;
 	return 0;
+}
+
+/* Tables mapped (the POSIX env's default). */
+static int setup(void **state)
+{
+	return setup_mode(state, MAP_ON);
+}
+
+/* Tables read with pread: an env without map. */
+static int setup_read(void **state)
+{
+	return setup_mode(state, MAP_NONE);
 }
 
 static int teardown(void **state)
@@ -541,6 +610,11 @@ static void test_corrupt_data_block(void **state)
 			 &val, NULL);
 	assert_int_equal(rc, LSM_ECORRUPT);
 	assert_error_names(fx->path, where);
+	/* A bad block is never taken for good: the next read fails too. */
+	rc = lsm_sst_get(t, h[victim].key, h[victim].klen, &found, &kind,
+			 &val, NULL);
+	assert_int_equal(rc, LSM_ECORRUPT);
+	assert_error_names(fx->path, where);
 
 	assert_int_equal(lsm_sst_iter(t, &it), LSM_OK);
 	for (it->ops->first(it); it->ops->valid(it); it->ops->next(it))
@@ -570,7 +644,8 @@ static void test_corrupt_data_block(void **state)
 	free(h);
 }
 
-/* verify reads from disk even when the cache holds a good copy. */
+/* verify reads from disk even when the cache holds a good copy (tables
+ * read with pread: setup_read). */
 static void test_verify_bypasses_cache(void **state)
 {
 	struct fixture *fx = *state;
@@ -601,6 +676,131 @@ static void test_verify_bypasses_cache(void **state)
 	lsm_sst_unref(t);
 	lsm_cache_destroy(cache);
 	free(h);
+}
+
+static void get_ok(lsm_sst *t, const struct handle *h, struct lsm_buf *val)
+{
+	bool found = false;
+	int kind = -1;
+
+	assert_int_equal(lsm_sst_get(t, h->key, h->klen, &found, &kind, val,
+				     NULL),
+			 LSM_OK);
+	assert_true(found);
+	assert_int_equal(kind, LSM_KIND_VAL);
+}
+
+/* A mapped table: data blocks are used in place (no env read after the
+ * open), each block's checksum is verified the first time it is used (a
+ * miss in the cache counts, later uses hits), and a corrupt block fails
+ * every read, naming the file and the offset.  A block once verified is
+ * trusted for the life of the open table (tables never change); verify
+ * and a fresh open read the disk again. */
+static void test_mapped_verified_once(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t size = build_simple(fx, 5000, 512), hits, misses;
+	struct handle *h, index;
+	size_t nh = read_index(fx->path, &h, &index), victim = nh / 2;
+	struct lsm_buf val = {0};
+	struct lsm_cache *cache;
+	char where[64];
+	bool found;
+	int kind, reads;
+	lsm_sst *t;
+
+	assert_true(nh > 10);
+	assert_int_equal(lsm_cache_create(1 << 20, &cache), LSM_OK);
+	assert_int_equal(lsm_sst_open(fx->env, fx->path, 7, size, cache, &t),
+			 LSM_OK);
+	assert_int_equal(atomic_load(&fx->ce.maps), 1);
+	reads = atomic_load(&fx->ce.reads);
+
+	get_ok(t, &h[0], &val);
+	lsm_cache_counts(cache, &hits, &misses);
+	assert_int_equal(hits, 0);
+	assert_int_equal(misses, 1);
+	get_ok(t, &h[0], &val);
+	get_ok(t, &h[1], &val);
+	lsm_cache_counts(cache, &hits, &misses);
+	assert_int_equal(hits, 1);
+	assert_int_equal(misses, 2);
+	assert_int_equal(atomic_load(&fx->ce.reads), reads);
+
+	/* Damage in a block not used yet. */
+	flip_byte(fx->path, h[victim].off + h[victim].size / 3, 0x40);
+	snprintf(where, sizeof(where), "bad block checksum at offset %llu",
+		 (unsigned long long)h[victim].off);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(lsm_sst_get(t, h[victim].key, h[victim].klen,
+					     &found, &kind, &val, NULL),
+				 LSM_ECORRUPT);
+		assert_error_names(fx->path, where);
+	}
+
+	/* Block 0's checksum damaged after its check: reads trust it... */
+	flip_byte(fx->path, h[0].off + h[0].size + 1, 0x01);
+	get_ok(t, &h[0], &val);
+	assert_int_equal(atomic_load(&fx->ce.reads), reads);
+	/* ...verify reads the disk... */
+	assert_int_equal(lsm_sst_verify(t), LSM_ECORRUPT);
+	snprintf(where, sizeof(where), "bad block checksum at offset %llu",
+		 (unsigned long long)h[0].off);
+	assert_error_names(fx->path, where);
+	assert_true(atomic_load(&fx->ce.reads) > reads);
+	lsm_sst_unref(t);
+	assert_int_equal(atomic_load(&fx->ce.unmaps), 1);
+
+	/* ...and so does the next open. */
+	assert_int_equal(lsm_sst_open(fx->env, fx->path, 7, size, cache, &t),
+			 LSM_OK);
+	assert_int_equal(lsm_sst_get(t, h[0].key, h[0].klen, &found, &kind,
+				     &val, NULL),
+			 LSM_ECORRUPT);
+	assert_error_names(fx->path, where);
+	lsm_sst_unref(t);
+	lsm_cache_destroy(cache);
+	lsm_buf_free(&val);
+	free(h);
+}
+
+/* An env whose map fails: the table opens all the same and reads every
+ * block with the env's read. */
+static void test_map_fails_falls_back(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t size = build_simple(fx, 3000, 512);
+	struct handle *h, index;
+	size_t nh = read_index(fx->path, &h, &index);
+	struct lsm_buf val = {0};
+	struct lsm_iiter *it;
+	size_t seen = 0;
+	int reads;
+	lsm_sst *t;
+
+	assert_int_equal(lsm_sst_open(fx->env, fx->path, 7, size, NULL, &t),
+			 LSM_OK);
+	assert_int_equal(atomic_load(&fx->ce.maps), 0);
+	reads = atomic_load(&fx->ce.reads);
+	for (size_t i = 0; i < nh; i++)
+		get_ok(t, &h[i], &val);
+	assert_true(atomic_load(&fx->ce.reads) >= reads + (int)nh);
+	assert_int_equal(lsm_sst_iter(t, &it), LSM_OK);
+	for (it->ops->first(it); it->ops->valid(it); it->ops->next(it))
+		seen++;
+	assert_int_equal(it->ops->status(it), LSM_OK);
+	assert_int_equal(seen, 3000);
+	it->ops->destroy(it);
+	assert_int_equal(lsm_sst_verify(t), LSM_OK);
+	lsm_sst_unref(t);
+	assert_int_equal(atomic_load(&fx->ce.unmaps), 0);
+	lsm_buf_free(&val);
+	free(h);
+}
+
+static int setup_map_fail(void **state)
+{
+	return setup_mode(state, MAP_FAIL);
 }
 
 static void test_bad_footer(void **state)
@@ -849,10 +1049,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip_4k_blocks,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bloom, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip_4k_blocks,
+						setup_read, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_data_block, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_data_block,
+						setup_read, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_bypasses_cache,
+						setup_read, teardown),
+		cmocka_unit_test_setup_teardown(test_mapped_verified_once,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_fails_falls_back,
+						setup_map_fail, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_footer, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_damage_does_not_crash,
