@@ -461,7 +461,8 @@ int lsm_version_get(struct lsm_version *v, struct lsm_tcache *tc,
 		    struct lsm_buf *val, uint64_t *bloom_skip);
 /* Appends to *arr (growing it, count in *n) one iterator per level-0
  * table and one concatenating iterator per non-empty deeper level.
- * Iterators hold references on what they read (tables, fmetas). */
+ * Iterators hold references on the tables they read but borrow v's file
+ * arrays: keep v referenced until they are destroyed. */
 int lsm_version_iters(struct lsm_version *v, struct lsm_tcache *tc,
 		      struct lsm_iiter ***arr, int *n);
 /* Does any file of level overlap user keys [smallest, largest]? */
@@ -506,7 +507,8 @@ bool lsm_compaction_is_base_level(struct lsm_compaction *c,
  * overlap too large).  Keys in increasing order. */
 bool lsm_compaction_should_stop_before(struct lsm_compaction *c,
 				       const uint8_t *ik, size_t iklen);
-/* The inputs as one merging iterator. */
+/* The inputs as one merging iterator; it borrows c's input arrays, so
+ * destroy it before lsm_compaction_free(c). */
 int lsm_compaction_iter(struct lsm_compaction *c, struct lsm_tcache *tc,
 			struct lsm_iiter **out);
 /* Adds the deletion of every input to e. */
