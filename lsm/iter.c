@@ -63,7 +63,7 @@ static void kid_load(struct merge_kid *k)
 
 static int kid_cmp(const struct merge_kid *a, const struct merge_kid *b)
 {
-	return lsm_ikey_cmp(a->key, a->klen, b->key, b->klen);
+	return lsm_ikey_cmp_inline(a->key, a->klen, b->key, b->klen);
 }
 
 /* cur := the valid child with the smallest key (sign 1) or the largest

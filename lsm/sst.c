@@ -822,23 +822,6 @@ static size_t blk_restart(const struct blk_iter *bi, uint32_t i)
 	return lsm_get_u32le(bi->data + bi->limit + 4 * (size_t)i);
 }
 
-/* lsm_ikey_cmp, inlined for the seeks' inner loops. */
-static inline int blk_ikey_cmp(const uint8_t *a, size_t alen,
-			       const uint8_t *b, size_t blen)
-{
-	size_t au = alen - LSM_TRAILER, bu = blen - LSM_TRAILER;
-	int c = memcmp(a, b, au < bu ? au : bu);
-	uint64_t ta, tb;
-
-	if (c)
-		return c;
-	if (au != bu)
-		return au < bu ? -1 : 1;
-	ta = lsm_get_u64le(a + au);
-	tb = lsm_get_u64le(b + bu);
-	return ta > tb ? -1 : ta < tb;
-}
-
 /* Decodes an entry's header (shared, unshared, vlen) at p, before end:
  * the pointer after it, or NULL if a varint is malformed.  The common case
  * of three one-byte varints takes one test (LevelDB's DecodeEntry). */
@@ -1002,7 +985,7 @@ static void blk_seek(struct blk_iter *bi, const uint8_t *ik, size_t iklen)
 		/* Compared in place: no copy of the probe's key. */
 		if (blk_restart_key(bi, mid, &k, &klen))
 			return;
-		if (blk_ikey_cmp(k, klen, ik, iklen) < 0)
+		if (lsm_ikey_cmp_inline(k, klen, ik, iklen) < 0)
 			left = mid;
 		else
 			right = mid - 1;
@@ -1011,7 +994,7 @@ static void blk_seek(struct blk_iter *bi, const uint8_t *ik, size_t iklen)
 	do {
 		blk_parse_next(bi);
 	} while (bi->valid &&
-		 blk_ikey_cmp(blk_key(bi), bi->klen, ik, iklen) < 0);
+		 lsm_ikey_cmp_inline(blk_key(bi), bi->klen, ik, iklen) < 0);
 }
 
 /* ---- opening --------------------------------------------------------- */

@@ -337,6 +337,18 @@ void lsm_version_ref(struct lsm_version *v)
 /* Drops a reference.  The last one (never the current version's: the vset
  * holds one on it) unlinks v from the vset's list of live versions, so the
  * caller must hold db.c's mutex, which guards that list. */
+bool lsm_version_unref_unless_last(struct lsm_version *v)
+{
+	int r = atomic_load_explicit(&v->refs, memory_order_relaxed);
+
+	while (r > 1)
+		if (atomic_compare_exchange_weak_explicit(
+			    &v->refs, &r, r - 1, memory_order_acq_rel,
+			    memory_order_relaxed))
+			return true;
+	return false;
+}
+
 void lsm_version_unref(struct lsm_version *v)
 {
 	if (!v || atomic_fetch_sub_explicit(&v->refs, 1,
