@@ -57,9 +57,23 @@
  *
  * Everything read from disk is checked before use: block handles must lie
  * inside the file before the footer, every block's checksum is verified
- * when it is read, and entries are decoded with bounds checks, so that a
- * corrupt file yields LSM_ECORRUPT naming the file and offset, never a
- * crash.
+ * before its contents are used, and entries are decoded with bounds
+ * checks, so that a corrupt file yields LSM_ECORRUPT naming the file and
+ * offset, never a crash.
+ *
+ * Reading (not a format matter): when the env can map files (lsm_env.map)
+ * an open table maps its whole file and reads data blocks in place, as
+ * LevelDB does, with no copy and no block cache; each block's checksum is
+ * verified the first time the open table uses it and remembered in a
+ * bitmap, so a corrupt block fails every read, and lsm_sst_verify always
+ * reads the disk again.  Otherwise (an env without map, or mmap refused)
+ * blocks are read with the env's read into the block cache, checked on
+ * every read from disk.  A mapping trusts what LevelDB's does: tables are
+ * immutable once finished and their size is checked against the manifest
+ * at open, so a table is never cut short while mapped; if something
+ * outside the store truncated one anyway, touching the lost pages would
+ * raise SIGBUS rather than return an error (set LSM_NO_MMAP in the
+ * environment to read with pread instead).
  */
 #include <stdio.h>
 #include <stdlib.h>
