@@ -43,6 +43,12 @@ struct cache_entry {
 	bool in_cache;
 };
 
+#define CACHE_NOTE_SLOTS 16
+struct cache_noted {
+	atomic_uint_fast64_t hits, misses;
+	char pad[64 - 2 * sizeof(atomic_uint_fast64_t)]; /* a line each */
+};
+
 /* Lock: mu guards every field below it.  Callers never hold it. */
 struct lsm_cache {
 	pthread_mutex_t mu;
@@ -53,8 +59,11 @@ struct lsm_cache {
 	size_t usage;                 /* sum of cached blocks' sizes */
 	size_t capacity;
 	uint64_t hits, misses;
-	/* Reads of mapped tables (lsm_cache_note), outside mu. */
-	atomic_uint_fast64_t noted_hits, noted_misses;
+	/* Reads of mapped tables (lsm_cache_note), outside mu: one pair of
+	 * counters per slot, a cache line's worth each, a thread's slot fixed at
+	 * its first note, so that readers on different cores do not share
+	 * a line. */
+	struct cache_noted noted[CACHE_NOTE_SLOTS];
 };
 
 static uint64_t mix64(uint64_t x)
@@ -240,21 +249,43 @@ struct lsm_block *lsm_cache_insert(struct lsm_cache *c, uint64_t table,
 	return &e->b;
 }
 
+/* This thread's slot of the noted counters. */
+static unsigned note_slot(void)
+{
+	static atomic_uint next;
+	static _Thread_local unsigned slot;
+
+	if (!slot)
+		slot = 1 + atomic_fetch_add_explicit(&next, 1,
+						     memory_order_relaxed) %
+				   CACHE_NOTE_SLOTS;
+	return slot - 1;
+}
+
 void lsm_cache_note(struct lsm_cache *c, bool hit)
 {
-	if (c)
-		atomic_fetch_add_explicit(hit ? &c->noted_hits
-					      : &c->noted_misses,
-					  1, memory_order_relaxed);
+	struct cache_noted *n;
+
+	if (!c)
+		return;
+	n = &c->noted[note_slot()];
+	atomic_fetch_add_explicit(hit ? &n->hits : &n->misses, 1,
+				  memory_order_relaxed);
 }
 
 void lsm_cache_counts(struct lsm_cache *c, uint64_t *hits, uint64_t *misses)
 {
+	uint64_t h = 0, m = 0;
+
+	for (int i = 0; i < CACHE_NOTE_SLOTS; i++) {
+		h += atomic_load(&c->noted[i].hits);
+		m += atomic_load(&c->noted[i].misses);
+	}
 	pthread_mutex_lock(&c->mu);
 	if (hits)
-		*hits = c->hits + atomic_load(&c->noted_hits);
+		*hits = c->hits + h;
 	if (misses)
-		*misses = c->misses + atomic_load(&c->noted_misses);
+		*misses = c->misses + m;
 	pthread_mutex_unlock(&c->mu);
 }
 

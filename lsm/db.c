@@ -1189,6 +1189,8 @@ static void refs_drop(lsm_db *db, struct read_refs *r)
 	lsm_mem_unref(r->mem);
 	if (r->imm)
 		lsm_mem_unref(r->imm);
+	if (lsm_version_unref_unless_last(r->v))
+		return;
 	pthread_mutex_lock(&db->mu);
 	lsm_version_unref(r->v);
 	pthread_mutex_unlock(&db->mu);
@@ -1264,9 +1266,11 @@ static void iter_done(void *arg)
 {
 	struct iter_ctx *c = arg;
 
-	pthread_mutex_lock(&c->db->mu);
-	lsm_version_unref(c->v);
-	pthread_mutex_unlock(&c->db->mu);
+	if (!lsm_version_unref_unless_last(c->v)) {
+		pthread_mutex_lock(&c->db->mu);
+		lsm_version_unref(c->v);
+		pthread_mutex_unlock(&c->db->mu);
+	}
 	free(c);
 }
 

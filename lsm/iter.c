@@ -33,11 +33,19 @@
  */
 enum merge_dir { MERGE_FWD, MERGE_REV };
 
+/* A child and, while it does not move, its validity and current key (so
+ * that picking the smallest needs no calls into the children). */
+struct merge_kid {
+	struct lsm_iiter *it; /* owned */
+	const uint8_t *key;   /* borrowed from it; NULL when not valid */
+	size_t klen;
+};
+
 struct merge_iter {
 	struct lsm_iiter base;
-	struct lsm_iiter **kids; /* owned, and each child owned */
+	struct merge_kid *kids; /* owned array of n */
 	int n;
-	struct lsm_iiter *cur;   /* one of kids, or NULL: not valid */
+	struct merge_kid *cur;  /* one of kids, or NULL: not valid */
 	enum merge_dir dir;
 };
 
@@ -46,24 +54,27 @@ static struct merge_iter *merge_of(struct lsm_iiter *it)
 	return (struct merge_iter *)it;
 }
 
-static int kid_cmp(struct lsm_iiter *a, struct lsm_iiter *b)
+/* Reads k's validity and key after k moved. */
+static void kid_load(struct merge_kid *k)
 {
-	size_t alen, blen;
-	const uint8_t *ak = a->ops->key(a, &alen);
-	const uint8_t *bk = b->ops->key(b, &blen);
+	k->key = k->it->ops->valid(k->it) ? k->it->ops->key(k->it, &k->klen)
+					  : NULL;
+}
 
-	return lsm_ikey_cmp(ak, alen, bk, blen);
+static int kid_cmp(const struct merge_kid *a, const struct merge_kid *b)
+{
+	return lsm_ikey_cmp_inline(a->key, a->klen, b->key, b->klen);
 }
 
 /* cur := the valid child with the smallest key (sign 1) or the largest
  * (sign -1); the first such child on a tie. */
 static void merge_pick(struct merge_iter *mi, int sign)
 {
-	struct lsm_iiter *best = NULL, *k;
+	struct merge_kid *best = NULL, *k;
 
 	for (int i = 0; i < mi->n; i++) {
-		k = mi->kids[i];
-		if (!k->ops->valid(k))
+		k = &mi->kids[i];
+		if (!k->key)
 			continue;
 		if (!best || sign * kid_cmp(k, best) < 0)
 			best = k;
@@ -80,8 +91,10 @@ static void merge_first(struct lsm_iiter *it)
 {
 	struct merge_iter *mi = merge_of(it);
 
-	for (int i = 0; i < mi->n; i++)
-		mi->kids[i]->ops->first(mi->kids[i]);
+	for (int i = 0; i < mi->n; i++) {
+		mi->kids[i].it->ops->first(mi->kids[i].it);
+		kid_load(&mi->kids[i]);
+	}
 	mi->dir = MERGE_FWD;
 	merge_pick(mi, 1);
 }
@@ -90,8 +103,10 @@ static void merge_last(struct lsm_iiter *it)
 {
 	struct merge_iter *mi = merge_of(it);
 
-	for (int i = 0; i < mi->n; i++)
-		mi->kids[i]->ops->last(mi->kids[i]);
+	for (int i = 0; i < mi->n; i++) {
+		mi->kids[i].it->ops->last(mi->kids[i].it);
+		kid_load(&mi->kids[i]);
+	}
 	mi->dir = MERGE_REV;
 	merge_pick(mi, -1);
 }
@@ -100,8 +115,10 @@ static void merge_seek(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
 {
 	struct merge_iter *mi = merge_of(it);
 
-	for (int i = 0; i < mi->n; i++)
-		mi->kids[i]->ops->seek(mi->kids[i], ik, iklen);
+	for (int i = 0; i < mi->n; i++) {
+		mi->kids[i].it->ops->seek(mi->kids[i].it, ik, iklen);
+		kid_load(&mi->kids[i]);
+	}
 	mi->dir = MERGE_FWD;
 	merge_pick(mi, 1);
 }
@@ -109,77 +126,84 @@ static void merge_seek(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
 static void merge_next(struct lsm_iiter *it)
 {
 	struct merge_iter *mi = merge_of(it);
-	struct lsm_iiter *cur = mi->cur, *k;
-	const uint8_t *ck;
-	size_t clen;
+	struct merge_kid *cur = mi->cur, *k;
 
 	assert(cur);
 	if (mi->dir != MERGE_FWD) {
 		/* Every other child is before the current key: put each at
-		 * its first entry > it.  ck stays valid: cur does not move. */
-		ck = cur->ops->key(cur, &clen);
+		 * its first entry > it.  cur's key stays valid: cur does not
+		 * move. */
 		for (int i = 0; i < mi->n; i++) {
-			if ((k = mi->kids[i]) == cur)
+			if ((k = &mi->kids[i]) == cur)
 				continue;
-			k->ops->seek(k, ck, clen);
-			if (k->ops->valid(k) && kid_cmp(k, cur) == 0)
-				k->ops->next(k);
+			k->it->ops->seek(k->it, cur->key, cur->klen);
+			kid_load(k);
+			if (k->key && kid_cmp(k, cur) == 0) {
+				k->it->ops->next(k->it);
+				kid_load(k);
+			}
 		}
 		mi->dir = MERGE_FWD;
 	}
-	cur->ops->next(cur);
+	cur->it->ops->next(cur->it);
+	kid_load(cur);
 	merge_pick(mi, 1);
 }
 
 static void merge_prev(struct lsm_iiter *it)
 {
 	struct merge_iter *mi = merge_of(it);
-	struct lsm_iiter *cur = mi->cur, *k;
-	const uint8_t *ck;
-	size_t clen;
+	struct merge_kid *cur = mi->cur, *k;
 
 	assert(cur);
 	if (mi->dir != MERGE_REV) {
 		/* Every other child is after the current key: put each at
 		 * its last entry < it. */
-		ck = cur->ops->key(cur, &clen);
 		for (int i = 0; i < mi->n; i++) {
-			if ((k = mi->kids[i]) == cur)
+			if ((k = &mi->kids[i]) == cur)
 				continue;
-			k->ops->seek(k, ck, clen);
-			if (k->ops->valid(k))
-				k->ops->prev(k);
+			k->it->ops->seek(k->it, cur->key, cur->klen);
+			if (k->it->ops->valid(k->it))
+				k->it->ops->prev(k->it);
 			else
-				k->ops->last(k);
+				k->it->ops->last(k->it);
+			kid_load(k);
 		}
 		mi->dir = MERGE_REV;
 	}
-	cur->ops->prev(cur);
+	cur->it->ops->prev(cur->it);
+	kid_load(cur);
 	merge_pick(mi, -1);
 }
 
 static const uint8_t *merge_key(struct lsm_iiter *it, size_t *len)
 {
-	struct lsm_iiter *cur = merge_of(it)->cur;
+	struct merge_kid *cur = merge_of(it)->cur;
 
-	return cur->ops->key(cur, len);
+	*len = cur->klen;
+	return cur->key;
 }
 
 static const uint8_t *merge_value(struct lsm_iiter *it, size_t *len)
 {
-	struct lsm_iiter *cur = merge_of(it)->cur;
+	struct lsm_iiter *cur = merge_of(it)->cur->it;
 
 	return cur->ops->value(cur, len);
 }
 
+/* A child that meets an error becomes invalid (lsm_int.h): only the
+ * invalid ones need asking. */
 static int merge_status(struct lsm_iiter *it)
 {
 	struct merge_iter *mi = merge_of(it);
+	struct lsm_iiter *k;
 	int rc;
 
-	for (int i = 0; i < mi->n; i++)
-		if ((rc = mi->kids[i]->ops->status(mi->kids[i])))
+	for (int i = 0; i < mi->n; i++) {
+		k = mi->kids[i].it;
+		if (!mi->kids[i].key && (rc = k->ops->status(k)))
 			return rc;
+	}
 	return LSM_OK;
 }
 
@@ -196,7 +220,8 @@ static void merge_destroy(struct lsm_iiter *it)
 
 	if (!mi)
 		return;
-	destroy_kids(mi->kids, mi->n);
+	for (int i = 0; i < mi->n; i++)
+		mi->kids[i].it->ops->destroy(mi->kids[i].it);
 	free(mi->kids);
 	free(mi);
 }
@@ -233,8 +258,8 @@ int lsm_merge_iter(struct lsm_iiter **children, int n, struct lsm_iiter **out)
 		rc = LSM_ERR(LSM_ENOMEM, "out of memory (merging iterator)");
 		goto out;
 	}
-	if (n)
-		memcpy(mi->kids, children, (size_t)n * sizeof(*mi->kids));
+	for (int i = 0; i < n; i++)
+		mi->kids[i].it = children[i];
 	mi->n = n;
 	mi->base.ops = &merge_ops;
 	*out = &mi->base;

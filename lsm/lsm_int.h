@@ -392,6 +392,24 @@ int lsm_sst_verify(lsm_sst *t);
 /* ======================================================================
  * iter.c
  */
+/* lsm_ikey_cmp inlined, for the read path's inner loops (block seeks,
+ * the merging iterator).  Both keys have their trailers. */
+static inline int lsm_ikey_cmp_inline(const uint8_t *a, size_t alen,
+				      const uint8_t *b, size_t blen)
+{
+	size_t au = alen - LSM_TRAILER, bu = blen - LSM_TRAILER;
+	int c = memcmp(a, b, au < bu ? au : bu);
+	uint64_t ta, tb;
+
+	if (c)
+		return c;
+	if (au != bu)
+		return au < bu ? -1 : 1;
+	ta = lsm_get_u64le(a + au);
+	tb = lsm_get_u64le(b + bu);
+	return ta > tb ? -1 : ta < tb;
+}
+
 /* Merges n children (ownership of the array's iterators is taken; the
  * array itself is copied) into one iterator in internal-key order,
  * forward and backward. */
@@ -442,6 +460,11 @@ void lsm_version_ref(struct lsm_version *v);
 /* The last unref of a non-current version unlinks it from the vset's list:
  * call with db.c's mutex held. */
 void lsm_version_unref(struct lsm_version *v); /* may take vset's list */
+/* Drops a reference without any lock when it is not the last one (true);
+ * false, having done nothing, when it is: the caller then drops it with
+ * lsm_version_unref under db.c's mutex.  Readers use it so that a read
+ * takes the mutex once, not twice. */
+bool lsm_version_unref_unless_last(struct lsm_version *v);
 
 /* A change to the current version, built by a flush or compaction. */
 struct lsm_edit {
@@ -499,7 +522,8 @@ int lsm_version_get(struct lsm_version *v, struct lsm_tcache *tc,
 		    struct lsm_buf *val, uint64_t *bloom_skip);
 /* Appends to *arr (growing it, count in *n) one iterator per level-0
  * table and one concatenating iterator per non-empty deeper level.
- * Iterators hold references on what they read (tables, fmetas). */
+ * Iterators hold references on the tables they read but borrow v's file
+ * arrays: keep v referenced until they are destroyed. */
 int lsm_version_iters(struct lsm_version *v, struct lsm_tcache *tc,
 		      struct lsm_iiter ***arr, int *n);
 /* Does any file of level overlap user keys [smallest, largest]? */
@@ -544,7 +568,8 @@ bool lsm_compaction_is_base_level(struct lsm_compaction *c,
  * overlap too large).  Keys in increasing order. */
 bool lsm_compaction_should_stop_before(struct lsm_compaction *c,
 				       const uint8_t *ik, size_t iklen);
-/* The inputs as one merging iterator. */
+/* The inputs as one merging iterator; it borrows c's input arrays, so
+ * destroy it before lsm_compaction_free(c). */
 int lsm_compaction_iter(struct lsm_compaction *c, struct lsm_tcache *tc,
 			struct lsm_iiter **out);
 /* Adds the deletion of every input to e. */

@@ -57,9 +57,23 @@
  *
  * Everything read from disk is checked before use: block handles must lie
  * inside the file before the footer, every block's checksum is verified
- * when it is read, and entries are decoded with bounds checks, so that a
- * corrupt file yields LSM_ECORRUPT naming the file and offset, never a
- * crash.
+ * before its contents are used, and entries are decoded with bounds
+ * checks, so that a corrupt file yields LSM_ECORRUPT naming the file and
+ * offset, never a crash.
+ *
+ * Reading (not a format matter): when the env can map files (lsm_env.map)
+ * an open table maps its whole file and reads data blocks in place, as
+ * LevelDB does, with no copy and no block cache; each block's checksum is
+ * verified the first time the open table uses it and remembered in a
+ * bitmap, so a corrupt block fails every read, and lsm_sst_verify always
+ * reads the disk again.  Otherwise (an env without map, or mmap refused)
+ * blocks are read with the env's read into the block cache, checked on
+ * every read from disk.  A mapping trusts what LevelDB's does: tables are
+ * immutable once finished and their size is checked against the manifest
+ * at open, so a table is never cut short while mapped; if something
+ * outside the store truncated one anyway, touching the lost pages would
+ * raise SIGBUS rather than return an error (set LSM_NO_MMAP in the
+ * environment to read with pread instead).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -822,23 +836,6 @@ static size_t blk_restart(const struct blk_iter *bi, uint32_t i)
 	return lsm_get_u32le(bi->data + bi->limit + 4 * (size_t)i);
 }
 
-/* lsm_ikey_cmp, inlined for the seeks' inner loops. */
-static inline int blk_ikey_cmp(const uint8_t *a, size_t alen,
-			       const uint8_t *b, size_t blen)
-{
-	size_t au = alen - LSM_TRAILER, bu = blen - LSM_TRAILER;
-	int c = memcmp(a, b, au < bu ? au : bu);
-	uint64_t ta, tb;
-
-	if (c)
-		return c;
-	if (au != bu)
-		return au < bu ? -1 : 1;
-	ta = lsm_get_u64le(a + au);
-	tb = lsm_get_u64le(b + bu);
-	return ta > tb ? -1 : ta < tb;
-}
-
 /* Decodes an entry's header (shared, unshared, vlen) at p, before end:
  * the pointer after it, or NULL if a varint is malformed.  The common case
  * of three one-byte varints takes one test (LevelDB's DecodeEntry). */
@@ -1002,7 +999,7 @@ static void blk_seek(struct blk_iter *bi, const uint8_t *ik, size_t iklen)
 		/* Compared in place: no copy of the probe's key. */
 		if (blk_restart_key(bi, mid, &k, &klen))
 			return;
-		if (blk_ikey_cmp(k, klen, ik, iklen) < 0)
+		if (lsm_ikey_cmp_inline(k, klen, ik, iklen) < 0)
 			left = mid;
 		else
 			right = mid - 1;
@@ -1011,7 +1008,7 @@ static void blk_seek(struct blk_iter *bi, const uint8_t *ik, size_t iklen)
 	do {
 		blk_parse_next(bi);
 	} while (bi->valid &&
-		 blk_ikey_cmp(blk_key(bi), bi->klen, ik, iklen) < 0);
+		 lsm_ikey_cmp_inline(blk_key(bi), bi->klen, ik, iklen) < 0);
 }
 
 /* ---- opening --------------------------------------------------------- */

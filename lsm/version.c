@@ -337,6 +337,18 @@ void lsm_version_ref(struct lsm_version *v)
 /* Drops a reference.  The last one (never the current version's: the vset
  * holds one on it) unlinks v from the vset's list of live versions, so the
  * caller must hold db.c's mutex, which guards that list. */
+bool lsm_version_unref_unless_last(struct lsm_version *v)
+{
+	int r = atomic_load_explicit(&v->refs, memory_order_relaxed);
+
+	while (r > 1)
+		if (atomic_compare_exchange_weak_explicit(
+			    &v->refs, &r, r - 1, memory_order_acq_rel,
+			    memory_order_relaxed))
+			return true;
+	return false;
+}
+
 void lsm_version_unref(struct lsm_version *v)
 {
 	if (!v || atomic_fetch_sub_explicit(&v->refs, 1,
@@ -1270,14 +1282,16 @@ bool lsm_version_overlaps(struct lsm_version *v, int level,
 
 /* ---- level iterators ---------------------------------------------------- *
  * A level of sorted, disjoint tables read as one sequence: the iterator
- * owns a copy of the level's file array, with a reference on each fmeta,
- * and opens one table iterator at a time through the table cache.  The
- * first error stops it for good (valid false, status the error).  tc must
- * outlive it. */
+ * borrows the level's file array (a version's or a compaction's, which
+ * its caller keeps referenced for the iterator's life: no per-file
+ * reference, so that opening an iterator over a level of many files
+ * costs nothing per file) and opens one table iterator at a time through
+ * the table cache.  The first error stops it for good (valid false,
+ * status the error).  tc must outlive it. */
 struct level_iter {
 	struct lsm_iiter base;
 	struct lsm_tcache *tc;   /* borrowed */
-	struct lsm_fmeta **files; /* owned array, each referenced */
+	struct lsm_fmeta *const *files; /* borrowed */
 	int nfiles;
 	int index;              /* the file cur reads; nfiles when none */
 	struct lsm_iiter *cur;  /* owned, or NULL */
@@ -1434,9 +1448,6 @@ static void li_destroy(struct lsm_iiter *it)
 
 	if (li->cur)
 		li->cur->ops->destroy(li->cur);
-	for (int i = 0; i < li->nfiles; i++)
-		lsm_fmeta_unref(li->files[i]);
-	free(li->files);
 	free(li);
 }
 
@@ -1453,24 +1464,19 @@ static const struct lsm_iiter_ops level_iter_ops = {
 	.destroy = li_destroy,
 };
 
-/* A concatenating iterator over files[0..n) (sorted, disjoint). */
+/* A concatenating iterator over files[0..n) (sorted, disjoint; borrowed
+ * for the iterator's life). */
 static int level_iter_new(struct lsm_tcache *tc, struct lsm_fmeta *const *files,
 			  int n, struct lsm_iiter **out)
 {
 	struct level_iter *li;
 
 	*out = NULL;
-	if (!(li = calloc(1, sizeof(*li))) ||
-	    !(li->files = malloc((size_t)(n ? n : 1) * sizeof(*li->files)))) {
-		free(li);
+	if (!(li = calloc(1, sizeof(*li))))
 		return LSM_ERR(LSM_ENOMEM, "out of memory (level iterator)");
-	}
 	li->base.ops = &level_iter_ops;
 	li->tc = tc;
-	for (int i = 0; i < n; i++) {
-		lsm_fmeta_ref(files[i]);
-		li->files[i] = files[i];
-	}
+	li->files = files;
 	li->nfiles = n;
 	li->index = n;
 	*out = &li->base;

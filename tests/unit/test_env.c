@@ -1,5 +1,5 @@
 /*
- * test_env.c — the POSIX env (a round trip through every call, lock
+ * test_env.c — the POSIX env (a round trip through every call, maps, lock
  * exclusion) and the fault env (injected append and sync failures, the
  * power cut, and what lsm_fault_apply_crash leaves on disk).
  * LSM_SEED overrides the base seed of the torn-prefix tests.
@@ -190,6 +190,46 @@ static void test_posix_roundtrip(void **state)
 	assert_null(names);
 	assert_int_equal(e->open(e, a, 3, &f), LSM_EINVAL);
 
+	tdir_remove(&t);
+}
+
+/* map shows a read-only file's bytes; writers, size 0 and LSM_NO_MMAP
+ * are refused (LSM_EINVAL), and the caller reads instead. */
+static void test_posix_map(void **state)
+{
+	lsm_env *e = lsm_env_posix();
+	struct tdir t;
+	char a[LSM_PATH_MAX];
+	const char *text = "mapped table bytes";
+	const void *addr = NULL;
+	lsm_file *f = NULL, *w = NULL;
+	size_t n = strlen(text);
+
+	(void)state;
+	tdir_make(&t);
+	path_of(a, &t, "000001.sst");
+	assert_non_null(e->map);
+	assert_non_null(e->unmap);
+	write_file(e, a, text, n, true);
+
+	assert_int_equal(e->open(e, a, LSM_O_READ, &f), LSM_OK);
+	assert_int_equal(e->map(e, f, n, &addr), LSM_OK);
+	assert_non_null(addr);
+	assert_memory_equal(addr, text, n);
+	assert_int_equal(e->unmap(e, f, addr, n), LSM_OK);
+
+	assert_int_equal(e->map(e, f, 0, &addr), LSM_EINVAL);
+	assert_null(addr);
+	setenv("LSM_NO_MMAP", "1", 1);
+	assert_int_equal(e->map(e, f, n, &addr), LSM_EINVAL);
+	assert_null(addr);
+	assert_non_null(strstr(lsm_last_error(), "LSM_NO_MMAP"));
+	unsetenv("LSM_NO_MMAP");
+	assert_int_equal(e->close(e, f), LSM_OK);
+
+	assert_int_equal(e->open(e, a, LSM_O_APPEND, &w), LSM_OK);
+	assert_int_equal(e->map(e, w, n, &addr), LSM_EINVAL);
+	assert_int_equal(e->close(e, w), LSM_OK);
 	tdir_remove(&t);
 }
 
@@ -534,6 +574,44 @@ static void test_fault_truncate(void **state)
 /* Several threads append and sync their own files through one env. */
 #define NTHREADS 4
 #define NAPPENDS 500
+/* The fault env maps when its base can, passing maps through to it; a
+ * mapping made before a power cut reads on, a new one after it fails;
+ * over a base without map it has none either. */
+static void test_fault_map(void **state)
+{
+	lsm_env *e = NULL, *bare = NULL, base = *lsm_env_posix();
+	struct tdir t;
+	char a[LSM_PATH_MAX];
+	const char *text = "table";
+	const void *addr = NULL, *addr2 = NULL;
+	lsm_file *f = NULL;
+
+	(void)state;
+	tdir_make(&t);
+	path_of(a, &t, "000002.sst");
+	assert_int_equal(lsm_fault_env_create(lsm_env_posix(), &e), LSM_OK);
+	assert_non_null(e->map);
+	write_file(e, a, text, 5, true);
+	assert_int_equal(e->open(e, a, LSM_O_READ, &f), LSM_OK);
+	assert_int_equal(e->map(e, f, 5, &addr), LSM_OK);
+	assert_memory_equal(addr, text, 5);
+	lsm_fault_crash(e);
+	assert_memory_equal(addr, text, 5);
+	assert_int_equal(e->map(e, f, 5, &addr2), LSM_EIO);
+	assert_null(addr2);
+	assert_int_equal(e->unmap(e, f, addr, 5), LSM_OK);
+	assert_int_equal(e->close(e, f), LSM_EIO); /* closed, after a cut */
+	e->destroy(e);
+
+	base.map = NULL;
+	base.unmap = NULL;
+	assert_int_equal(lsm_fault_env_create(&base, &bare), LSM_OK);
+	assert_null(bare->map);
+	assert_null(bare->unmap);
+	bare->destroy(bare);
+	tdir_remove(&t);
+}
+
 struct worker {
 	lsm_env *fe;
 	char path[LSM_PATH_MAX];
@@ -601,6 +679,7 @@ int main(void)
 	const char *s = getenv("LSM_SEED");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_posix_roundtrip),
+		cmocka_unit_test(test_posix_map),
 		cmocka_unit_test(test_posix_lock),
 		cmocka_unit_test(test_fault_fail_append),
 		cmocka_unit_test(test_fault_fail_sync),
@@ -608,6 +687,7 @@ int main(void)
 		cmocka_unit_test(test_fault_apply_crash_truncates),
 		cmocka_unit_test(test_fault_apply_crash_names),
 		cmocka_unit_test(test_fault_truncate),
+		cmocka_unit_test(test_fault_map),
 		cmocka_unit_test(test_fault_threads),
 	};
 
