@@ -75,11 +75,17 @@
 #include "lsm_int.h"
 
 #define LSM_WAL_VERSION 1
+/* The append window's size: a frame larger than this gets a window of
+ * its own size. */
+#define LSM_WAL_WINDOW (1u << 20)
 
 struct lsm_wal {
 	lsm_env *env;
 	lsm_file *file; /* owned */
 	uint64_t size;  /* bytes appended so far */
+	uint8_t *win;   /* the env's append window (borrowed), or NULL */
+	size_t win_left; /* bytes of the window not written yet */
+	bool no_map;    /* the env cannot map: append only */
 	int err;        /* latched: the first failed append or sync */
 	char path[];
 };
@@ -99,6 +105,7 @@ int lsm_wal_create(lsm_env *env, const char *path, lsm_wal **out)
 	}
 	memcpy(w->path, path, plen + 1);
 	w->env = env;
+	w->no_map = !env->map_append || !env->commit;
 	if ((rc = env->open(env, path, LSM_O_CREATE, &w->file)))
 		goto out;
 	*out = w;
@@ -108,19 +115,66 @@ out:
 	return rc;
 }
 
-/* Appends one frame (from lsm_wal_encode).  A failed append may leave
+/*
+ * Writes the frame through the append window, opening a new window when
+ * it does not fit (LSM_WAL_WINDOW, or the frame's size if larger).
+ * Returns 1 when the frame must be appended instead: the env cannot map
+ * (then never again), or the disk has no room for a window (LSM_ENOSPC:
+ * a plain append of the frame alone may still fit, and the next frame
+ * tries a window again).  A failed commit zeroes what the frame wrote
+ * into the window, so the file holds nothing of it.
+ */
+static int wal_map_write(lsm_wal *w, const void *frame, size_t n)
+{
+	void *addr;
+	int rc;
+
+	if (n > w->win_left) {
+		w->win = NULL;
+		w->win_left = 0;
+		rc = w->env->map_append(w->env, w->file,
+					n > LSM_WAL_WINDOW ? n : LSM_WAL_WINDOW,
+					&addr);
+		if (rc == LSM_ENOSPC)
+			return 1;
+		if (rc) {
+			w->no_map = true;
+			return 1;
+		}
+		w->win = addr;
+		w->win_left = n > LSM_WAL_WINDOW ? n : LSM_WAL_WINDOW;
+	}
+	memcpy(w->win, frame, n);
+	if ((rc = w->env->commit(w->env, w->file, n))) {
+		memset(w->win, 0, n);
+		return rc;
+	}
+	w->win += n;
+	w->win_left -= n;
+	return LSM_OK;
+}
+
+/* Appends one frame (from lsm_wal_encode), through the env's append
+ * window when it has them, else by an append.  A failed append may leave
  * part of the frame in the file, and a good frame after it would turn a
  * torn tail into corruption in the middle of the log, so the first error
  * of an append or sync is latched: every later append and sync returns
  * it.  The caller must then switch to a new log or stop writing. */
 int lsm_wal_append(lsm_wal *w, const void *frame, size_t n)
 {
-	int rc;
+	int rc = 1;
 
 	if (w->err)
 		return LSM_ERR(w->err, "%s: log stopped by an earlier error",
 			       w->path);
-	if ((rc = w->env->append(w->env, w->file, frame, n))) {
+	if (!w->no_map)
+		rc = wal_map_write(w, frame, n);
+	if (rc == 1) {
+		w->win = NULL; /* an append ends the window */
+		w->win_left = 0;
+		rc = w->env->append(w->env, w->file, frame, n);
+	}
+	if (rc) {
 		uint64_t size = 0;
 
 		/* A full disk that left the log as it was (the env cuts a
@@ -151,7 +205,9 @@ int lsm_wal_sync(lsm_wal *w)
 }
 
 /* Closes the file without syncing it (sync first if it matters) and
- * frees w, also on error.  NULL is a no-op. */
+ * frees w, also on error.  NULL is a no-op.  The env's close cuts the
+ * window's zeros after the last frame (not synced: a power cut may
+ * bring them back, as a torn tail). */
 int lsm_wal_close(lsm_wal *w)
 {
 	int rc;
