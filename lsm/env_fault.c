@@ -10,10 +10,15 @@
  *     a sync_dir of its directory; a file that already existed (an
  *     LSM_O_APPEND open, or LSM_O_CREATE truncating an existing file) is.
  *     Renames move the record to the new name and are durable at once;
- *     a remove drops it.  Paths are compared as text, the way the store
+ *     a remove drops it.  Append windows (map_append, commit) pass
+ *     through to the base env: the bytes written through the mapping
+ *     are in the base file at once, but only those that commit covers
+ *     count in the current length, exactly as appended bytes do; the
+ *     record also remembers the end of the furthest window (alloc),
+ *     where the base file's preallocated zeros end.  Paths are compared as text, the way the store
  *     builds them ("dir/000012.log" lies in "dir").
  *   - counters of appends and syncs.  Every call counts, including those
- *     that fail; sync_dir counts as a sync (so a crash can fall between a
+ *     that fail; map_append and commit count as appends; sync_dir counts as a sync (so a crash can fall between a
  *     rename and the directory sync that follows it).
  *
  * Faults: lsm_fault_fail_append/sync make the n-th call from now fail
@@ -24,7 +29,10 @@
  * user has closed everything, lsm_fault_apply_crash removes each file
  * whose creation was not durable and cuts every other tracked file to its
  * synced length plus, to model a torn write, a random prefix of its
- * unsynced bytes (none, with probability 1/2); then it forgets all
+ * unsynced bytes (none, with probability 1/2), and, for a file that had
+ * an append window, with probability 1/2 extends the result with zeros
+ * to the window's end (a power cut keeps the preallocation, whose
+ * never-written pages read as zeros); then it forgets all
  * tracking (what is on disk now counts as durable) and lets the env work
  * again.
  *
@@ -55,6 +63,7 @@ struct fault_rec {
 	char *path;             /* owned */
 	uint64_t len;           /* bytes written so far */
 	uint64_t synced;        /* bytes a sync made durable */
+	uint64_t alloc;         /* end of the furthest append window, or 0 */
 	bool durable;           /* the directory entry survives a crash */
 	bool dead;              /* removed or renamed over: off the list */
 	int nopen;              /* handles pointing here */
@@ -336,6 +345,7 @@ static int fault_open(lsm_env *env, const char *path, int flags,
 		goto out;
 	/* O_TRUNC: the old bytes are gone, synced or not. */
 	r->len = size;
+	r->alloc = 0;
 	r->synced = flags == LSM_O_CREATE ? 0 : (created ? size : r->synced);
 	if (r->synced > r->len)
 		r->synced = r->len;
@@ -395,30 +405,81 @@ static int fault_unmap(lsm_env *env, lsm_file *f, const void *addr,
 	return fe->base->unmap(fe->base, f, addr, size);
 }
 
-static int fault_append(lsm_env *env, lsm_file *f, const void *buf, size_t n)
+/* Counts an append-like call on f (append, map_append, commit) and
+ * decides its fate: LSM_OK to go ahead, or the code to fail with.  *rec
+ * is f's record (NULL for an unknown handle).  fe->mu held. */
+static int fault_append_gate(struct fault_env *fe, lsm_file *f,
+			     const char *call, struct fault_rec **rec)
 {
-	struct fault_env *fe = fault_of(env);
-	struct fault_handle *h;
+	struct fault_handle *h = handle_find(fe, f);
 	const char *path;
 	int rc;
 
-	pthread_mutex_lock(&fe->mu);
-	h = handle_find(fe, f);
-	path = h && h->rec ? h->rec->path : "";
-	if (fe->crashed) {
-		rc = fault_dead("write", path);
-		goto out;
-	}
+	*rec = h ? h->rec : NULL;
+	path = *rec ? (*rec)->path : "";
+	if (fe->crashed)
+		return fault_dead(call, path);
 	fe->appends++;
-	if ((rc = fail_check(&fe->fail_append, fe->appends))) {
-		rc = LSM_ERR(rc, "write %s: injected failure (append #%llu)",
-			     path, (unsigned long long)fe->appends);
+	if ((rc = fail_check(&fe->fail_append, fe->appends)))
+		return LSM_ERR(rc, "%s %s: injected failure (append #%llu)",
+			       call, path, (unsigned long long)fe->appends);
+	return LSM_OK;
+}
+
+static int fault_append(lsm_env *env, lsm_file *f, const void *buf, size_t n)
+{
+	struct fault_env *fe = fault_of(env);
+	struct fault_rec *r;
+	int rc;
+
+	pthread_mutex_lock(&fe->mu);
+	if ((rc = fault_append_gate(fe, f, "write", &r)))
 		goto out;
-	}
 	if ((rc = fe->base->append(fe->base, f, buf, n)))
 		goto out;
-	if (h && h->rec)
-		h->rec->len += n;
+	if (r)
+		r->len += n;
+out:
+	pthread_mutex_unlock(&fe->mu);
+	return rc;
+}
+
+/* An injected failure writes nothing and maps nothing.  The base env's
+ * window of f (if any) may stay open: the caller will not use it, and
+ * the next append, window, truncate or close ends it. */
+static int fault_map_append(lsm_env *env, lsm_file *f, size_t size,
+			    void **addr)
+{
+	struct fault_env *fe = fault_of(env);
+	struct fault_rec *r;
+	int rc;
+
+	*addr = NULL;
+	pthread_mutex_lock(&fe->mu);
+	if ((rc = fault_append_gate(fe, f, "fallocate", &r)))
+		goto out;
+	if ((rc = fe->base->map_append(fe->base, f, size, addr)))
+		goto out;
+	if (r && r->len + size > r->alloc)
+		r->alloc = r->len + size;
+out:
+	pthread_mutex_unlock(&fe->mu);
+	return rc;
+}
+
+static int fault_commit(lsm_env *env, lsm_file *f, size_t n)
+{
+	struct fault_env *fe = fault_of(env);
+	struct fault_rec *r;
+	int rc;
+
+	pthread_mutex_lock(&fe->mu);
+	if ((rc = fault_append_gate(fe, f, "commit", &r)))
+		goto out;
+	if ((rc = fe->base->commit(fe->base, f, n)))
+		goto out;
+	if (r)
+		r->len += n;
 out:
 	pthread_mutex_unlock(&fe->mu);
 	return rc;
@@ -478,6 +539,7 @@ static int fault_truncate(lsm_env *env, lsm_file *f, uint64_t size)
 		goto out;
 	if (h && h->rec) {
 		h->rec->len = size;
+		h->rec->alloc = 0;
 		if (h->rec->synced > size)
 			h->rec->synced = size;
 	}
@@ -706,6 +768,10 @@ int lsm_fault_env_create(lsm_env *base, lsm_env **out)
 		.map = base->map && base->unmap ? fault_map : NULL,
 		.unmap = base->map && base->unmap ? fault_unmap : NULL,
 		.append = fault_append,
+		.map_append = base->map_append && base->commit
+				      ? fault_map_append : NULL,
+		.commit = base->map_append && base->commit ? fault_commit
+							   : NULL,
 		.sync = fault_sync,
 		.size = fault_size,
 		.truncate = fault_truncate,
@@ -805,26 +871,32 @@ static uint64_t rng_next(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-/* Cuts r's file to what survives.  fe->mu held. */
+/* Cuts r's file to what survives: the synced bytes, maybe a prefix of
+ * the rest, and maybe the zeros of a preallocation after that (bytes
+ * written through a window but never committed were zeroed by their
+ * writer, or lie past what survives).  fe->mu held. */
 static int fault_cut(struct fault_env *fe, struct fault_rec *r, uint64_t *rng)
 {
 	lsm_file *f = NULL;
-	uint64_t keep = r->synced, extra = r->len - r->synced;
+	uint64_t keep = r->synced, extra = r->len - r->synced, end;
 	int rc;
 
 	if (!r->durable) {
 		rc = fe->base->remove(fe->base, r->path);
 		return rc == LSM_ENOTFOUND ? LSM_OK : rc;
 	}
-	if (!extra)
-		return LSM_OK;
-	if (rng_next(rng) & 1)
+	if (extra && (rng_next(rng) & 1))
 		keep += rng_next(rng) % (extra + 1);
-	if (keep == r->len)
+	end = keep;
+	if (r->alloc > keep && (rng_next(rng) & 1))
+		end = r->alloc;
+	if (keep == r->len && !r->alloc)
 		return LSM_OK;
 	if ((rc = fe->base->open(fe->base, r->path, LSM_O_APPEND, &f)))
 		return rc;
 	rc = fe->base->truncate(fe->base, f, keep);
+	if (!rc && end > keep)
+		rc = fe->base->truncate(fe->base, f, end);
 	int crc = fe->base->close(fe->base, f);
 	return rc ? rc : crc;
 }
@@ -912,6 +984,7 @@ int lsm_fault_apply_crash_now(lsm_env *env, uint64_t seed)
 		}
 		if (!frc && !(frc = cut_length(fe, r->path, &len))) {
 			r->len = r->synced = len;
+			r->alloc = 0;
 		} else if (!rc) {
 			rc = frc;
 		}

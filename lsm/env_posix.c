@@ -1,20 +1,21 @@
 /*
  * env_posix.c — the POSIX I/O env: the only file of the store that calls
- * open, pread, mmap, pwrite, fdatasync, fsync, ftruncate, rename, unlink,
- * opendir, mkdir, flock or statvfs.  Everything else reaches the disk
+ * open, pread, mmap, pwrite, posix_fallocate, fdatasync, fsync, ftruncate,
+ * rename, unlink, opendir, mkdir, flock or statvfs.  Everything else reaches the disk
  * through the lsm_env table (lsm.h), so a test can put the fault env
  * (env_fault.c) in between.
  *
  * struct lsm_file is defined here and only here: an fd, the path it was
  * opened with (for error messages) and, for files open for writing, the
- * offset of the next append.  Other envs never define struct lsm_file;
+ * offset of the next append and the append window, if any.  Other envs never define struct lsm_file;
  * env_fault.c hands out the base env's pointers unchanged and keeps its
  * own side table keyed by them.
  *
  * Errors: every failed call returns lsm_errno_rc(errno) (ENOSPC ->
  * LSM_ENOSPC, ENOENT -> LSM_ENOTFOUND, ...) and raises a message naming
  * the call and the path, e.g. "write db/000012.log: No space left on
- * device".  The env is stateless, so it is thread-safe; a single
+ * device".  Apart from each file's own fields the env is stateless, so
+ * it is thread-safe; a single
  * lsm_file may be read by many threads at once (pread), but appends,
  * truncate and close on one file must be serialised by the caller.
  */
@@ -31,11 +32,25 @@
 
 #include "lsm_int.h"
 
+/*
+ * Append windows (map_append): the window [size, win_end) is
+ * preallocated (posix_fallocate, which also moves the file's size on disk
+ * to win_end) and mapped MAP_SHARED from the page boundary at or below
+ * size, so writes through it are the page cache's own pages: a dead
+ * process leaves them to write-back, fdatasync makes them durable, and
+ * no page of it can meet a full disk (no SIGBUS).  commit moves size.
+ * The zeros between size and alloc (the disk size) are cut by close.
+ */
 struct lsm_file {
 	int fd;
-	int flags;     /* LSM_O_* it was opened with; 0 for a lock file */
-	uint64_t size; /* writers: offset of the next append */
-	char path[];   /* as given to open or lock, NUL-terminated */
+	int flags;      /* LSM_O_* it was opened with; 0 for a lock file */
+	uint64_t size;  /* writers: offset of the next append */
+	uint64_t alloc; /* writers: size on disk, >= size (preallocation) */
+	uint8_t *map;   /* the append window's mapping, or NULL */
+	size_t maplen;  /* its length, from map_off */
+	uint64_t map_off;  /* file offset of map (page-aligned) */
+	uint64_t win_end;  /* end of the window: commits stop there */
+	char path[];    /* as given to open or lock, NUL-terminated */
 };
 
 /* Raises the error for call on path from errno and returns its code. */
@@ -57,14 +72,18 @@ static lsm_file *file_new(int fd, int flags, const char *path)
 		return NULL;
 	f->fd = fd;
 	f->flags = flags;
-	f->size = 0;
+	f->size = f->alloc = 0;
+	f->map = NULL;
+	f->maplen = 0;
+	f->map_off = f->win_end = 0;
 	memcpy(f->path, path, plen + 1);
 	return f;
 }
 
 /*
  * Exactly one of LSM_O_READ (O_RDONLY), LSM_O_CREATE (O_CREAT|O_TRUNC|
- * O_WRONLY, mode 0644) or LSM_O_APPEND (an existing file, O_RDWR so that
+ * O_RDWR, mode 0644: a writable shared mapping needs read access too) or
+ * LSM_O_APPEND (an existing file, O_RDWR so that
  * recovery can read, truncate and go on appending; appends start at its
  * current end).  *out is owned: close it with env->close.
  */
@@ -82,7 +101,7 @@ static int posix_open(lsm_env *env, const char *path, int flags,
 		oflags = O_RDONLY;
 		break;
 	case LSM_O_CREATE:
-		oflags = O_CREAT | O_TRUNC | O_WRONLY;
+		oflags = O_CREAT | O_TRUNC | O_RDWR;
 		break;
 	case LSM_O_APPEND:
 		oflags = O_RDWR;
@@ -104,7 +123,7 @@ static int posix_open(lsm_env *env, const char *path, int flags,
 	}
 	fd = -1;
 	if (flags == LSM_O_APPEND)
-		f->size = (uint64_t)st.st_size;
+		f->size = f->alloc = (uint64_t)st.st_size;
 	*out = f;
 	f = NULL;
 out:
@@ -176,6 +195,104 @@ static int posix_unmap(lsm_env *env, lsm_file *f, const void *addr,
 	return LSM_OK;
 }
 
+/* Ends f's append window (the preallocated zeros stay until close or
+ * truncate cut them). */
+static int window_end(lsm_file *f)
+{
+	int rc = LSM_OK;
+
+	if (f->map && munmap(f->map, f->maplen) < 0)
+		rc = posix_err("munmap", f->path);
+	f->map = NULL;
+	f->maplen = 0;
+	f->win_end = f->size;
+	return rc;
+}
+
+/* Cuts the preallocated zeros after f's end, if any. */
+static int window_trim(lsm_file *f)
+{
+	if (f->alloc <= f->size)
+		return LSM_OK;
+	if (ftruncate(f->fd, (off_t)f->size) < 0)
+		return posix_err("ftruncate", f->path);
+	f->alloc = f->size;
+	return LSM_OK;
+}
+
+static bool posix_writer(const lsm_file *f)
+{
+	return f->flags == LSM_O_CREATE || f->flags == LSM_O_APPEND;
+}
+
+/*
+ * Opens an append window of size bytes at the end of f (see lsm.h and
+ * struct lsm_file): ends the old one, preallocates [size, end of the
+ * window rounded up to a page), maps from the page holding f's end.
+ * On failure (LSM_ENOSPC from posix_fallocate, or a failed mmap) the
+ * zeros are cut again, so the file ends where it did, with no window.
+ * LSM_EINVAL when LSM_NO_MMAP is set: the caller appends.
+ */
+static int posix_map_append(lsm_env *env, lsm_file *f, size_t size,
+			    void **addr)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t start = f->size & ~(page - 1), end;
+	void *p;
+	int err, rc;
+
+	(void)env;
+	*addr = NULL;
+	if ((rc = window_end(f)))
+		return rc;
+	if (getenv("LSM_NO_MMAP"))
+		return LSM_ERR(LSM_EINVAL, "mmap %s: off (LSM_NO_MMAP)",
+			       f->path);
+	if (!posix_writer(f) || size == 0 || size > SIZE_MAX / 2)
+		return LSM_ERR(LSM_EINVAL, "mmap %s: bad file or size %zu",
+			       f->path, size);
+	end = (f->size + size + page - 1) & ~(page - 1);
+	if (end > f->alloc) {
+		err = posix_fallocate(f->fd, (off_t)f->alloc,
+				      (off_t)(end - f->alloc));
+		if (err) {
+			errno = err;
+			rc = posix_err("fallocate", f->path);
+			goto fail;
+		}
+		f->alloc = end;
+	}
+	p = mmap(NULL, (size_t)(end - start), PROT_READ | PROT_WRITE,
+		 MAP_SHARED, f->fd, (off_t)start);
+	if (p == MAP_FAILED) {
+		rc = posix_err("mmap", f->path);
+		goto fail;
+	}
+	f->map = p;
+	f->maplen = (size_t)(end - start);
+	f->map_off = start;
+	f->win_end = f->size + size;
+	*addr = f->map + (f->size - start);
+	return LSM_OK;
+fail:
+	/* posix_fallocate may have extended the file before failing. */
+	f->alloc = UINT64_MAX;
+	if (window_trim(f))
+		f->alloc = UINT64_MAX; /* the zeros stay; close tries again */
+	return rc;
+}
+
+/* The next n bytes of the window are written: they join the file. */
+static int posix_commit(lsm_env *env, lsm_file *f, size_t n)
+{
+	(void)env;
+	if (!f->map || n > f->win_end - f->size)
+		return LSM_ERR(LSM_EINVAL, "commit %s: %zu bytes past the "
+			       "append window", f->path, n);
+	f->size += n;
+	return LSM_OK;
+}
+
 /*
  * Writes all n bytes at the file's end, looping over short writes and
  * EINTR.  On failure the file is cut back to its old length (best
@@ -188,9 +305,11 @@ static int posix_append(lsm_env *env, lsm_file *f, const void *buf, size_t n)
 	int rc;
 
 	(void)env;
-	if (f->flags != LSM_O_CREATE && f->flags != LSM_O_APPEND)
+	if (!posix_writer(f))
 		return LSM_ERR(LSM_EINVAL, "write %s: not open for writing",
 			       f->path);
+	if ((rc = window_end(f)))
+		return rc;
 	while (done < n) {
 		ssize_t w = pwrite(f->fd, p + done, n - done,
 				   (off_t)(f->size + done));
@@ -206,11 +325,19 @@ static int posix_append(lsm_env *env, lsm_file *f, const void *buf, size_t n)
 		done += (size_t)w;
 	}
 	f->size += n;
+	if (f->alloc < f->size)
+		f->alloc = f->size;
 	return LSM_OK;
 fail:
 	rc = posix_err("write", f->path);
-	if (done && ftruncate(f->fd, (off_t)f->size) < 0)
-		f->size += done; /* could not undo: the piece stays */
+	if (done) {
+		if (ftruncate(f->fd, (off_t)f->size) < 0)
+			f->size += done; /* could not undo: the piece stays */
+		else
+			f->alloc = f->size; /* preallocated zeros went too */
+	}
+	if (f->alloc < f->size)
+		f->alloc = f->size;
 	return rc;
 }
 
@@ -222,13 +349,17 @@ static int posix_sync(lsm_env *env, lsm_file *f)
 	return LSM_OK;
 }
 
-/* The file's size on disk (fstat), which for a writer is also where the
- * next append goes. */
+/* A writer's end (where the next append goes), or a reader's size on
+ * disk (fstat). */
 static int posix_size(lsm_env *env, lsm_file *f, uint64_t *size)
 {
 	struct stat st;
 
 	(void)env;
+	if (posix_writer(f)) {
+		*size = f->size;
+		return LSM_OK;
+	}
 	if (fstat(f->fd, &st) < 0)
 		return posix_err("fstat", f->path);
 	*size = (uint64_t)st.st_size;
@@ -239,14 +370,20 @@ static int posix_size(lsm_env *env, lsm_file *f, uint64_t *size)
  * file open with LSM_O_CREATE or LSM_O_APPEND. */
 static int posix_truncate(lsm_env *env, lsm_file *f, uint64_t size)
 {
+	int rc;
+
 	(void)env;
+	if ((rc = window_end(f)))
+		return rc;
 	if (ftruncate(f->fd, (off_t)size) < 0)
 		return posix_err("ftruncate", f->path);
-	f->size = size;
+	f->size = f->alloc = size;
 	return LSM_OK;
 }
 
-/* Closes and frees f, whatever the outcome. */
+/* Closes and frees f, whatever the outcome; a writer first loses its
+ * append window and the preallocated zeros after its end (not synced:
+ * after a power cut they may be back, as a torn tail of zeros). */
 static int posix_close(lsm_env *env, lsm_file *f)
 {
 	int rc = LSM_OK;
@@ -254,8 +391,14 @@ static int posix_close(lsm_env *env, lsm_file *f)
 	(void)env;
 	if (!f)
 		return LSM_OK;
+	if (posix_writer(f)) {
+		rc = window_end(f);
+		int trc = window_trim(f);
+		if (!rc)
+			rc = trc;
+	}
 	/* Linux releases the fd even when close fails: never retry it. */
-	if (close(f->fd) < 0)
+	if (close(f->fd) < 0 && !rc)
 		rc = posix_err("close", f->path);
 	free(f);
 	return rc;
@@ -455,6 +598,8 @@ static lsm_env posix_env = {
 	.map = posix_map,
 	.unmap = posix_unmap,
 	.append = posix_append,
+	.map_append = posix_map_append,
+	.commit = posix_commit,
 	.sync = posix_sync,
 	.size = posix_size,
 	.truncate = posix_truncate,

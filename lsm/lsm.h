@@ -103,9 +103,36 @@ struct lsm_env {
 	/* Undoes map(f, size) before f is closed. */
 	int (*unmap)(lsm_env *env, lsm_file *f, const void *addr,
 		     uint64_t size);
+	/* Writes n bytes at the end of f (opened with LSM_O_CREATE or
+	 * LSM_O_APPEND); ends f's append window, if any.  On failure the
+	 * file is cut back to its old end when possible. */
 	int (*append)(lsm_env *env, lsm_file *f, const void *buf, size_t n);
+	/* Optional, in pairs: NULL when the env cannot write files through a
+	 * mapping (the store then appends).  map_append opens an append
+	 * window: it preallocates the size bytes after the end of f (a file
+	 * opened for writing), so that writing them cannot meet a full
+	 * disk, and maps them writable at *addr, shared with the file.  The
+	 * bytes written there join the file, after its end, only as commit
+	 * says: commit(f, n) appends the next n bytes of the window (the
+	 * first commit starts at *addr, each next one where the previous
+	 * ended; at most size in all).  Committed bytes are in the page
+	 * cache at once (they survive the death of the process) and durable
+	 * after sync, as appended ones.  A new map_append, an append, a
+	 * truncate or the close of f ends the window (the caller must not
+	 * touch *addr after that); close also cuts the preallocated bytes
+	 * that nothing committed, so a closed file ends at its end.  Until
+	 * then, and after a crash, the file may have zeros after its end.
+	 * map_append fails with LSM_ENOSPC when the disk cannot hold size
+	 * bytes, leaving the file as it was and no window; on any error
+	 * the caller may append instead. */
+	int (*map_append)(lsm_env *env, lsm_file *f, size_t size, void **addr);
+	int (*commit)(lsm_env *env, lsm_file *f, size_t n);
 	int (*sync)(lsm_env *env, lsm_file *f); /* fdatasync */
+	/* A reader: the size on disk.  A writer: its end (where the next
+	 * append goes), without the zeros of an append window. */
 	int (*size)(lsm_env *env, lsm_file *f, uint64_t *size);
+	/* Cuts (or extends) f, opened for writing, to size; ends its append
+	 * window. */
 	int (*truncate)(lsm_env *env, lsm_file *f, uint64_t size);
 	int (*close)(lsm_env *env, lsm_file *f);
 	int (*rename)(lsm_env *env, const char *from, const char *to);
@@ -124,8 +151,9 @@ struct lsm_env {
 };
 
 /* The POSIX env: a static object, never destroyed.  It maps tables with
- * mmap unless the environment variable LSM_NO_MMAP is set (then every
- * read is a pread). */
+ * mmap, and writes logs through append windows (posix_fallocate, then
+ * mmap), unless the environment variable LSM_NO_MMAP is set (then every
+ * read is a pread and every write a pwrite). */
 lsm_env *lsm_env_posix(void);
 void lsm_env_list_free(char **names, size_t n);
 
@@ -135,7 +163,11 @@ void lsm_env_list_free(char **names, size_t n);
  * and can simulate a power cut: every file keeps only the bytes that a
  * sync made durable (plus, to model torn writes, a random prefix of the
  * rest), and a file created since its directory was last synced vanishes.
- * Renames and removals are taken as durable at once.
+ * Renames and removals are taken as durable at once.  Append windows
+ * pass through to the base env (when it has them); map_append and commit
+ * count as appends (they fail as appends do), committed bytes count as
+ * appended ones, and a cut file that had a window may also keep zeros
+ * after what survives (the preallocation).
  */
 int lsm_fault_env_create(lsm_env *base, lsm_env **out);
 /* The n-th append from now (1 = the next) fails with rc (LSM_EIO or

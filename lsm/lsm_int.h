@@ -278,6 +278,7 @@ int lsm_wal_decode(const uint8_t *payload, size_t len, uint64_t *seq,
 typedef struct lsm_wal lsm_wal;
 /* Creates (truncating) path for appending.  *out owned: lsm_wal_close. */
 int lsm_wal_create(lsm_env *env, const char *path, lsm_wal **out);
+/* Writes through the env's append windows when it has them. */
 int lsm_wal_append(lsm_wal *w, const void *frame, size_t n);
 int lsm_wal_sync(lsm_wal *w);
 int lsm_wal_close(lsm_wal *w);
@@ -293,8 +294,9 @@ struct lsm_wal_report {
 typedef int (*lsm_wal_fn)(void *ctx, uint64_t seq, const uint8_t *ops,
 			  size_t opslen, uint32_t count);
 /* Replays path.  A bad frame that reaches the end of the file (short
- * header, short payload, or bad CRC followed only by zero bytes) is a torn
- * tail: replay stops there and the file is truncated to the last good
+ * header, short payload, or bad CRC followed only by zero bytes) or that
+ * holds a page write-back never wrote (wal.c's essay) is a torn tail:
+ * replay stops there and the file is truncated to the last good
  * record.  A bad frame anywhere else is LSM_ECORRUPT naming path and
  * offset, unless salvage is set, in which case replay stops there too and
  * reports the bytes dropped. */

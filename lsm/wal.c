@@ -42,6 +42,23 @@
  * consecutive sequence numbers in queue order.  A record is thus atomic:
  * replay applies all of its ops or none.
  *
+ * Writing.  A log is written through append windows when the env has
+ * them (lsm.h: map_append, commit): the env preallocates the next
+ * LSM_WAL_WINDOW bytes (1 MiB, or one frame's size when larger) with
+ * posix_fallocate and maps them shared and writable; each frame is
+ * copied into the window and committed, with no system call per record.
+ * The copy is in the page cache at once, so an acknowledged write
+ * survives the death of the process (kill -9) as an appended one does;
+ * a sync (fdatasync) makes it durable.  Preallocation means a full disk
+ * is met when a window is opened (LSM_ENOSPC: the frame is then
+ * appended instead, which may still fit), never by a store through the
+ * mapping (SIGBUS).  While the log is open, and after a crash, the file
+ * ends with the window's unwritten zeros; a clean close cuts them (that
+ * cut is not synced, so a power cut may bring them back).  Without
+ * windows (an env without them, LSM_NO_MMAP) every frame is one append.
+ * Either way the bytes of the file are the same frames: the format did
+ * not change, and logs of either writer read alike.
+ *
  * The payload carries no version field: version 1 is the only shape, and
  * a reader rejects anything else as corrupt rather than misreading it; a
  * version 2 would change the top-level array (e.g. a third item) and
@@ -59,7 +76,9 @@
  *   - len is out of range, or the crc does not match, or the payload
  *     does not decode, and every byte after the frame (after the header
  *     when len is out of range) up to the end of the file is zero.  An
- *     all-zero header followed by zeros is the common case.
+ *     all-zero header followed by zeros is the common case: the zeros
+ *     of a preallocated window after the last frame; or
+ *   - it is bad in that way and holds a lost page (below).
  * A torn tail ends replay cleanly: the file is truncated to the end of
  * the last good frame, so new appends never follow garbage, and the
  * report says how many bytes were dropped.  A bad frame anywhere else is
@@ -68,6 +87,31 @@
  * the rest of the file the same way and says how much.  Note that a
  * damaged len that points past the end of the file looks like a torn
  * tail; the CRC does not cover the header.
+ *
+ * Lost pages.  A power cut does not keep a prefix of the unsynced bytes:
+ * write-back writes pages in its own order (and a disk's volatile cache
+ * reorders them again), so a later page of the log may be on disk and
+ * an earlier one not.  The missing page reads as zeros (a preallocated
+ * or newly allocated block never written), with frames, or pieces of
+ * them, after it.  That happens only to bytes after the last sync: a
+ * sync leaves no dirty page behind it.  So a bad frame is also taken as
+ * torn when it holds a lost page: an aligned LSM_WAL_PAGE (4 KiB, the
+ * smallest page write-back works in) block that starts before the
+ * frame's end (the end of the header when len is out of range) and
+ * whose bytes from the frame's start on, up to the end of the block or
+ * of the file, are all zero.  The writer never writes a zero header
+ * (len >= 1), and a frame whose pages were all written is good, so a
+ * bad frame with such a block is the mark of a page write-back never
+ * wrote; what follows it was never synced and is dropped like any torn
+ * tail (the report counts it).  Residual risk, accepted: damage to
+ * synced bytes that zeroes whole aligned blocks (a disk returning zeros
+ * for a lost sector), or a damaged frame that also holds an aligned
+ * block of zeros of its own payload, reads as a torn tail instead of
+ * LSM_ECORRUPT: replay keeps the frames before it, drops the rest and
+ * reports the bytes dropped (what salvage would do), where before it
+ * refused to open.  The alternative, refusing, would stop the store
+ * after an ordinary power cut.  No version change: the writer writes
+ * what it always wrote, and the rule only widens what reads as torn.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,11 +119,19 @@
 #include "lsm_int.h"
 
 #define LSM_WAL_VERSION 1
+/* The append window's size: a frame larger than this gets a window of
+ * its own size. */
+#define LSM_WAL_WINDOW (1u << 20)
+/* The smallest page a write-back may lose (see "Lost pages"). */
+#define LSM_WAL_PAGE 4096
 
 struct lsm_wal {
 	lsm_env *env;
 	lsm_file *file; /* owned */
 	uint64_t size;  /* bytes appended so far */
+	uint8_t *win;   /* the env's append window (borrowed), or NULL */
+	size_t win_left; /* bytes of the window not written yet */
+	bool no_map;    /* the env cannot map: append only */
 	int err;        /* latched: the first failed append or sync */
 	char path[];
 };
@@ -99,6 +151,7 @@ int lsm_wal_create(lsm_env *env, const char *path, lsm_wal **out)
 	}
 	memcpy(w->path, path, plen + 1);
 	w->env = env;
+	w->no_map = !env->map_append || !env->commit;
 	if ((rc = env->open(env, path, LSM_O_CREATE, &w->file)))
 		goto out;
 	*out = w;
@@ -108,19 +161,66 @@ out:
 	return rc;
 }
 
-/* Appends one frame (from lsm_wal_encode).  A failed append may leave
+/*
+ * Writes the frame through the append window, opening a new window when
+ * it does not fit (LSM_WAL_WINDOW, or the frame's size if larger).
+ * Returns 1 when the frame must be appended instead: the env cannot map
+ * (then never again), or the disk has no room for a window (LSM_ENOSPC:
+ * a plain append of the frame alone may still fit, and the next frame
+ * tries a window again).  A failed commit zeroes what the frame wrote
+ * into the window, so the file holds nothing of it.
+ */
+static int wal_map_write(lsm_wal *w, const void *frame, size_t n)
+{
+	void *addr;
+	int rc;
+
+	if (n > w->win_left) {
+		w->win = NULL;
+		w->win_left = 0;
+		rc = w->env->map_append(w->env, w->file,
+					n > LSM_WAL_WINDOW ? n : LSM_WAL_WINDOW,
+					&addr);
+		if (rc == LSM_ENOSPC)
+			return 1;
+		if (rc) {
+			w->no_map = true;
+			return 1;
+		}
+		w->win = addr;
+		w->win_left = n > LSM_WAL_WINDOW ? n : LSM_WAL_WINDOW;
+	}
+	memcpy(w->win, frame, n);
+	if ((rc = w->env->commit(w->env, w->file, n))) {
+		memset(w->win, 0, n);
+		return rc;
+	}
+	w->win += n;
+	w->win_left -= n;
+	return LSM_OK;
+}
+
+/* Appends one frame (from lsm_wal_encode), through the env's append
+ * window when it has them, else by an append.  A failed append may leave
  * part of the frame in the file, and a good frame after it would turn a
  * torn tail into corruption in the middle of the log, so the first error
  * of an append or sync is latched: every later append and sync returns
  * it.  The caller must then switch to a new log or stop writing. */
 int lsm_wal_append(lsm_wal *w, const void *frame, size_t n)
 {
-	int rc;
+	int rc = 1;
 
 	if (w->err)
 		return LSM_ERR(w->err, "%s: log stopped by an earlier error",
 			       w->path);
-	if ((rc = w->env->append(w->env, w->file, frame, n))) {
+	if (!w->no_map)
+		rc = wal_map_write(w, frame, n);
+	if (rc == 1) {
+		w->win = NULL; /* an append ends the window */
+		w->win_left = 0;
+		rc = w->env->append(w->env, w->file, frame, n);
+	}
+	if (rc) {
 		uint64_t size = 0;
 
 		/* A full disk that left the log as it was (the env cuts a
@@ -151,7 +251,9 @@ int lsm_wal_sync(lsm_wal *w)
 }
 
 /* Closes the file without syncing it (sync first if it matters) and
- * frees w, also on error.  NULL is a no-op. */
+ * frees w, also on error.  NULL is a no-op.  The env's close cuts the
+ * window's zeros after the last frame (not synced: a power cut may
+ * bring them back, as a torn tail). */
 int lsm_wal_close(lsm_wal *w)
 {
 	int rc;
@@ -248,10 +350,31 @@ struct frame {
 	char why[256];       /* TORN or BAD: what was wrong */
 };
 
-/* Judges the frame at p, with avail bytes to the end of the file. */
-static enum frame_verdict wal_frame(const uint8_t *p, size_t avail,
-				    struct frame *fr)
+/* Whether a page lost by write-back lies in [from, to) of the file
+ * (data, size bytes): an aligned LSM_WAL_PAGE block that starts before
+ * to and whose bytes from from on (up to the end of the block or of the
+ * file) are all zero.  See "Lost pages" in the essay. */
+static bool lost_page(const uint8_t *data, uint64_t size, uint64_t from,
+		      uint64_t to)
 {
+	uint64_t b = from & ~(uint64_t)(LSM_WAL_PAGE - 1);
+
+	for (; b < to && b < size; b += LSM_WAL_PAGE) {
+		uint64_t lo = b > from ? b : from;
+		uint64_t hi = size - b > LSM_WAL_PAGE ? b + LSM_WAL_PAGE : size;
+
+		if (all_zero(data + lo, (size_t)(hi - lo)))
+			return true;
+	}
+	return false;
+}
+
+/* Judges the frame at off of the file (data, size bytes). */
+static enum frame_verdict wal_frame(const uint8_t *data, uint64_t size,
+				    uint64_t off, struct frame *fr)
+{
+	const uint8_t *p = data + off;
+	size_t avail = (size_t)(size - off);
 	size_t len;
 	uint32_t crc;
 
@@ -267,7 +390,10 @@ static enum frame_verdict wal_frame(const uint8_t *p, size_t avail,
 	if (len == 0 || len > LSM_WAL_MAX_PAYLOAD) {
 		snprintf(fr->why, sizeof(fr->why), "length %zu out of range",
 			 len);
-		return all_zero(p, avail) ? FRAME_TORN : FRAME_BAD;
+		return all_zero(p, avail) ||
+		       lost_page(data, size, off, off + LSM_FRAME_HDR)
+			       ? FRAME_TORN
+			       : FRAME_BAD;
 	}
 	if (len > avail) {
 		snprintf(fr->why, sizeof(fr->why),
@@ -276,15 +402,20 @@ static enum frame_verdict wal_frame(const uint8_t *p, size_t avail,
 	}
 	if (lsm_crc32c(0, p, len) != crc) {
 		snprintf(fr->why, sizeof(fr->why), "bad crc");
-		return all_zero(p + len, avail - len) ? FRAME_TORN : FRAME_BAD;
+		goto bad;
 	}
 	if (lsm_wal_decode(p, len, &fr->seq, &fr->ops, &fr->opslen,
 			   &fr->count)) {
 		snprintf(fr->why, sizeof(fr->why), "%s", lsm_last_error());
-		return all_zero(p + len, avail - len) ? FRAME_TORN : FRAME_BAD;
+		goto bad;
 	}
 	fr->len = LSM_FRAME_HDR + len;
 	return FRAME_GOOD;
+bad:
+	return all_zero(p + len, avail - len) ||
+		       lost_page(data, size, off, off + LSM_FRAME_HDR + len)
+		       ? FRAME_TORN
+		       : FRAME_BAD;
 }
 
 int lsm_wal_replay(lsm_env *env, const char *path, bool salvage,
@@ -300,7 +431,7 @@ int lsm_wal_replay(lsm_env *env, const char *path, bool salvage,
 	if ((rc = wal_read_all(env, path, &data, &size)))
 		goto out;
 	while (off < size) {
-		v = wal_frame(data + off, (size_t)(size - off), &fr);
+		v = wal_frame(data, size, off, &fr);
 		if (v != FRAME_GOOD)
 			break;
 		if ((rc = fn(ctx, fr.seq, fr.ops, fr.opslen, fr.count)))

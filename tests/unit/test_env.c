@@ -1,7 +1,8 @@
 /*
  * test_env.c — the POSIX env (a round trip through every call, maps, lock
  * exclusion) and the fault env (injected append and sync failures, the
- * power cut, and what lsm_fault_apply_crash leaves on disk).
+ * power cut, and what lsm_fault_apply_crash leaves on disk), and the
+ * append windows of both (map_append, commit).
  * LSM_SEED overrides the base seed of the torn-prefix tests.
  */
 #include <stdarg.h>
@@ -674,6 +675,168 @@ static void test_fault_threads(void **state)
 	tdir_remove(&t);
 }
 
+/* ---- append windows ------------------------------------------------- */
+
+static uint64_t disk_size(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_size;
+}
+
+/* POSIX map_append/commit: committed bytes join the file at its end, the
+ * file carries the window's zeros while open, appends and truncate end
+ * the window, close cuts the zeros; an LSM_O_APPEND file opens its window
+ * at an end that is not page-aligned. */
+static void test_posix_append_window(void **state)
+{
+	lsm_env *e = lsm_env_posix();
+	struct tdir t;
+	char p[LSM_PATH_MAX];
+	uint8_t got[9000];
+	lsm_file *f = NULL;
+	uint64_t v = 0;
+	void *addr = NULL;
+	uint8_t *w;
+
+	(void)state;
+	tdir_make(&t);
+	path_of(p, &t, "000003.log");
+	assert_int_equal(e->open(e, p, LSM_O_CREATE, &f), LSM_OK);
+	assert_int_equal(e->map_append(e, f, 100, &addr), LSM_OK);
+	w = addr;
+	memcpy(w, "hello", 5);
+	assert_int_equal(e->commit(e, f, 5), LSM_OK);
+	memcpy(w + 5, " world", 6);
+	assert_int_equal(e->commit(e, f, 6), LSM_OK);
+	assert_int_equal(e->size(e, f, &v), LSM_OK);
+	assert_int_equal(v, 11);
+	/* preallocated to a page: zeros after the end until close */
+	assert_true(disk_size(p) >= 100);
+	assert_int_equal(read_file(p, got, sizeof(got)), disk_size(p));
+	assert_memory_equal(got, "hello world", 11);
+	assert_int_equal(got[11], 0);
+	/* past the window: refused */
+	assert_int_equal(e->commit(e, f, 90), LSM_EINVAL);
+	/* an append goes at the end and ends the window */
+	assert_int_equal(e->append(e, f, "!", 1), LSM_OK);
+	assert_int_equal(e->commit(e, f, 1), LSM_EINVAL);
+	assert_int_equal(e->sync(e, f), LSM_OK);
+	assert_int_equal(e->close(e, f), LSM_OK);
+	assert_int_equal(disk_size(p), 12);
+	assert_int_equal(read_file(p, got, sizeof(got)), 12);
+	assert_memory_equal(got, "hello world!", 12);
+
+	/* reopened at 12 bytes: a window across a page boundary */
+	assert_int_equal(e->open(e, p, LSM_O_APPEND, &f), LSM_OK);
+	assert_int_equal(e->map_append(e, f, 8000, &addr), LSM_OK);
+	w = addr;
+	for (int i = 0; i < 8000; i++)
+		w[i] = (uint8_t)(i % 251 + 1);
+	assert_int_equal(e->commit(e, f, 7000), LSM_OK);
+	/* a new window starts where the commits ended: the 1000 bytes
+	 * written but not committed are not part of the file */
+	assert_int_equal(e->map_append(e, f, 10, &addr), LSM_OK);
+	memcpy(addr, "xyz", 3);
+	assert_int_equal(e->commit(e, f, 3), LSM_OK);
+	assert_int_equal(e->size(e, f, &v), LSM_OK);
+	assert_int_equal(v, 7015);
+	assert_int_equal(e->close(e, f), LSM_OK);
+	assert_int_equal(read_file(p, got, sizeof(got)), 7015);
+	for (int i = 0; i < 7000; i++)
+		assert_int_equal(got[12 + i], (uint8_t)(i % 251 + 1));
+	assert_memory_equal(got + 7012, "xyz", 3);
+
+	/* truncate ends the window and cuts the zeros */
+	assert_int_equal(e->open(e, p, LSM_O_APPEND, &f), LSM_OK);
+	assert_int_equal(e->map_append(e, f, 5000, &addr), LSM_OK);
+	assert_true(disk_size(p) >= 12015);
+	assert_int_equal(e->truncate(e, f, 12), LSM_OK);
+	assert_int_equal(e->commit(e, f, 1), LSM_EINVAL);
+	assert_int_equal(disk_size(p), 12);
+	assert_int_equal(e->close(e, f), LSM_OK);
+	assert_int_equal(disk_size(p), 12);
+
+	/* a reader cannot open a window */
+	assert_int_equal(e->open(e, p, LSM_O_READ, &f), LSM_OK);
+	assert_int_equal(e->map_append(e, f, 10, &addr), LSM_EINVAL);
+	assert_null(addr);
+	assert_int_equal(e->close(e, f), LSM_OK);
+	tdir_remove(&t);
+}
+
+/* The fault env: map_append and commit count and fail as appends (an
+ * injected failure maps or commits nothing); committed bytes are cut at
+ * a power cut as appended ones: the synced prefix, maybe a torn part of
+ * the rest, maybe the window's zeros after that, never anything else. */
+static void test_fault_append_window(void **state)
+{
+	struct tdir t;
+	char p[LSM_PATH_MAX];
+	uint8_t data[3000], got[8192];
+	int kept_torn = 0, kept_zeros = 0;
+
+	(void)state;
+	tdir_make(&t);
+	path_of(p, &t, "000005.log");
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i % 253 + 1);
+	for (uint64_t s = base_seed; s < base_seed + 64; s++) {
+		lsm_env *fe = fault_new();
+		lsm_file *f = NULL;
+		uint64_t appends = 0, a0 = 0, v = 0;
+		void *addr = NULL;
+		uint8_t *w;
+		size_t len;
+
+		assert_non_null(fe->map_append);
+		assert_int_equal(fe->open(fe, p, LSM_O_CREATE, &f), LSM_OK);
+		assert_int_equal(fe->sync_dir(fe, t.dir), LSM_OK);
+		lsm_fault_counts(fe, &a0, NULL);
+		lsm_fault_fail_append(fe, 1, LSM_ENOSPC, 0);
+		assert_int_equal(fe->map_append(fe, f, 2000, &addr),
+				 LSM_ENOSPC);
+		assert_null(addr);
+		assert_int_equal(fe->map_append(fe, f, 2000, &addr), LSM_OK);
+		w = addr;
+		memcpy(w, data, 1000);
+		assert_int_equal(fe->commit(fe, f, 1000), LSM_OK);
+		assert_int_equal(fe->sync(fe, f), LSM_OK);
+		memcpy(w + 1000, data + 1000, 500);
+		lsm_fault_fail_append(fe, 1, LSM_ENOSPC, 0);
+		assert_int_equal(fe->commit(fe, f, 500), LSM_ENOSPC);
+		assert_int_equal(fe->size(fe, f, &v), LSM_OK);
+		assert_int_equal(v, 1000);
+		assert_int_equal(fe->commit(fe, f, 500), LSM_OK);
+		memcpy(w + 1500, data + 1500, 500);
+		assert_int_equal(fe->commit(fe, f, 500), LSM_OK);
+		lsm_fault_counts(fe, &appends, NULL);
+		assert_int_equal(appends - a0, 6);
+		/* the power goes with 1000 bytes synced, 1000 not */
+		lsm_fault_crash(fe);
+		assert_int_equal(fe->map_append(fe, f, 10, &addr), LSM_EIO);
+		assert_int_equal(fe->commit(fe, f, 1), LSM_EIO);
+		assert_int_equal(fe->close(fe, f), LSM_EIO);
+		assert_int_equal(lsm_fault_apply_crash(fe, s), LSM_OK);
+		len = read_file(p, got, sizeof(got));
+		assert_true(len >= 1000 && len <= 2000);
+		size_t nz = len;
+		while (nz > 0 && got[nz - 1] == 0)
+			nz--;
+		assert_true(nz >= 1000 && nz <= 2000);
+		assert_memory_equal(got, data, nz);
+		if (nz > 1000)
+			kept_torn++;
+		if (len > nz)
+			kept_zeros++;
+		fe->destroy(fe);
+	}
+	assert_true(kept_torn > 0);
+	assert_true(kept_zeros > 0);
+	tdir_remove(&t);
+}
+
 int main(void)
 {
 	const char *s = getenv("LSM_SEED");
@@ -689,6 +852,8 @@ int main(void)
 		cmocka_unit_test(test_fault_truncate),
 		cmocka_unit_test(test_fault_map),
 		cmocka_unit_test(test_fault_threads),
+		cmocka_unit_test(test_posix_append_window),
+		cmocka_unit_test(test_fault_append_window),
 	};
 
 	if (s && *s)

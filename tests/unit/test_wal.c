@@ -3,7 +3,9 @@
  * writing and replaying records, the torn-tail rule at every byte offset
  * of the last record (cut short, or zero-filled), corruption elsewhere
  * (every bit of an earlier record flipped) with and without salvage, and
- * the latched error of a failed append.
+ * the latched error of a failed append; the writer through append
+ * windows (a kill -9 leaves the records and the window's zeros, a page
+ * lost by write-back ends replay cleanly, ENOSPC when preallocating).
  *
  * LSM_SEED=n picks the random records (default fixed, printed).
  */
@@ -15,7 +17,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lsm_int.h"
@@ -89,7 +93,7 @@ static void write_file(lsm_env *env, const char *path, const void *data,
 }
 
 /* ---- a log of random records, and what replay must give back ------------ */
-#define MAXREC 64
+#define MAXREC 256
 struct log {
 	struct lsm_buf image;       /* the file's bytes: all frames */
 	size_t off[MAXREC + 1];     /* off[i]: start of record i; off[n]: end */
@@ -197,6 +201,13 @@ static int collect_fn(void *ctx, uint64_t seq, const uint8_t *ops,
 	assert_int_equal(lsm_batch_foreach(ops, opslen, count, nop_fn, NULL),
 			 LSM_OK);
 	c->i++;
+	return 0;
+}
+
+static int count_fn(void *ctx, uint64_t seq, const uint8_t *ops,
+		    size_t opslen, uint32_t count)
+{
+	(void)ctx, (void)seq, (void)ops, (void)opslen, (void)count;
 	return 0;
 }
 
@@ -629,6 +640,153 @@ static void test_append_enospc_recovers(void **state)
 	lsm_buf_free(&frame);
 }
 
+/* ---- the mapped writer ---------------------------------------------------- */
+
+/* Writes n records (log_build's) in a child that dies by SIGKILL without
+ * syncing or closing: what it wrote through the window is in the page
+ * cache, so replay finds every record, then the window's zeros, a torn
+ * tail that it cuts. */
+static void test_kill9_zero_tail(void **state)
+{
+	struct fx *fx = *state;
+	struct log lg;
+	pid_t pid;
+	int status;
+
+	rng_state = seed + 7;
+	log_build(&lg, fx->env, fx->path, 30, 100);
+	unlink(fx->path);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		lsm_wal *w = NULL;
+
+		if (lsm_wal_create(fx->env, fx->path, &w))
+			_exit(1);
+		for (int r = 0; r < lg.n; r++)
+			if (lsm_wal_append(w, lg.image.data + lg.off[r],
+					   lg.off[r + 1] - lg.off[r]))
+				_exit(2);
+		raise(SIGKILL);
+		_exit(3);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	/* the window's zeros are there: the file was preallocated */
+	assert_true(file_size(fx->path) > lg.image.len);
+	expect_torn(fx, &lg, lg.n, file_size(fx->path) - lg.image.len);
+	expect_clean(fx, &lg, lg.n);
+	log_free(&lg);
+}
+
+/* A page lost by write-back: an aligned 4 KiB block of zeros in the
+ * middle of the log, frames after it.  Replay ends cleanly before the
+ * first frame it touches.  Zeros that are not a whole aligned block
+ * (from a frame's start to the block's end) stay corruption. */
+static void test_lost_page(void **state)
+{
+	struct fx *fx = *state;
+	const int N = 200;
+	struct log lg;
+	uint8_t *buf;
+	size_t size;
+	int k, ncorrupt = 0;
+
+	rng_state = seed + 8;
+	log_build(&lg, fx->env, fx->path, N, 600);
+	size = lg.image.len;
+	assert_true(size > 3 * 4096);
+	buf = malloc(size);
+	assert_non_null(buf);
+	for (size_t page = 4096; page + 4096 < size; page += 4096) {
+		/* the first record that reaches into the page */
+		for (k = 0; lg.off[k + 1] <= page; k++)
+			;
+		memcpy(buf, lg.image.data, size);
+		memset(buf + page, 0, 4096);
+		write_file(fx->env, fx->path, buf, size);
+		expect_torn(fx, &lg, k, size - lg.off[k]);
+
+		/* zeros from a frame's start to just short of the block's
+		 * end: no lost page, so corrupt */
+		for (k = 0; lg.off[k] < page; k++)
+			;
+		if (lg.off[k] + LSM_FRAME_HDR + 1 >= page + 4096 ||
+		    k + 1 >= N)
+			continue;
+		memcpy(buf, lg.image.data, size);
+		memset(buf + lg.off[k], 0, page + 4096 - 1 - lg.off[k]);
+		write_file(fx->env, fx->path, buf, size);
+		expect_corrupt_at(fx, &lg, k);
+		ncorrupt++;
+	}
+	assert_true(ncorrupt > 0);
+	free(buf);
+	log_free(&lg);
+}
+
+/* The fault env fails the preallocation of a window (ENOSPC): a frame
+ * too big for the current window is then appended instead, or, if that
+ * fails as well, refused with the log intact and not latched; once
+ * space is back the same frame goes in, and a failed commit leaves
+ * nothing either. */
+static void test_window_enospc(void **state)
+{
+	struct fx *fx = *state;
+	struct lsm_buf small = { 0 }, big = { 0 };
+	struct lsm_wal_report rep;
+	lsm_batch *b = NULL;
+	lsm_wal *w = NULL;
+	lsm_env *fe = NULL;
+	uint8_t *val;
+	uint64_t want;
+	const size_t vlen = (3u << 20) / 2; /* more than a window */
+
+	assert_int_equal(lsm_fault_env_create(fx->env, &fe), LSM_OK);
+	assert_non_null(val = malloc(vlen));
+	memset(val, 0xab, vlen);
+	assert_int_equal(lsm_batch_create(&b), LSM_OK);
+	assert_int_equal(lsm_batch_put(b, "k", 1, "v", 1), LSM_OK);
+	assert_int_equal(lsm_wal_encode(&small, 1, b), LSM_OK);
+	lsm_batch_clear(b);
+	assert_int_equal(lsm_batch_put(b, "big", 3, val, vlen), LSM_OK);
+	assert_int_equal(lsm_wal_encode(&big, 2, b), LSM_OK);
+
+	assert_int_equal(lsm_wal_create(fe, fx->path, &w), LSM_OK);
+	assert_int_equal(lsm_wal_append(w, small.data, small.len), LSM_OK);
+	/* no room for a window nor for an append: refused, not latched */
+	lsm_fault_fail_append(fe, 1, LSM_ENOSPC, 1);
+	assert_int_equal(lsm_wal_append(w, big.data, big.len), LSM_ENOSPC);
+	assert_int_equal(lsm_wal_append(w, big.data, big.len), LSM_ENOSPC);
+	assert_int_equal(lsm_wal_size(w), small.len);
+	/* space is back */
+	lsm_fault_fail_append(fe, 0, 0, 0);
+	assert_int_equal(lsm_wal_append(w, big.data, big.len), LSM_OK);
+	/* no room for the next window, but for an append */
+	lsm_fault_fail_append(fe, 1, LSM_ENOSPC, 0);
+	assert_int_equal(lsm_wal_append(w, small.data, small.len), LSM_OK);
+	/* a failed commit in a fresh window */
+	assert_int_equal(lsm_wal_append(w, small.data, small.len), LSM_OK);
+	lsm_fault_fail_append(fe, 1, LSM_ENOSPC, 0);
+	assert_int_equal(lsm_wal_append(w, small.data, small.len), LSM_ENOSPC);
+	assert_int_equal(lsm_wal_append(w, small.data, small.len), LSM_OK);
+	assert_int_equal(lsm_wal_sync(w), LSM_OK);
+	want = 4 * small.len + big.len;
+	assert_int_equal(lsm_wal_size(w), want);
+	assert_int_equal(lsm_wal_close(w), LSM_OK);
+	assert_int_equal(file_size(fx->path), want);
+	assert_int_equal(lsm_wal_replay(fx->env, fx->path, false, count_fn,
+					NULL, &rep),
+			 LSM_OK);
+	assert_int_equal(rep.records, 5);
+	assert_false(rep.torn);
+	fe->destroy(fe);
+	lsm_batch_destroy(b);
+	lsm_buf_free(&small);
+	lsm_buf_free(&big);
+	free(val);
+}
+
 int main(void)
 {
 	const char *s = getenv("LSM_SEED");
@@ -644,6 +802,9 @@ int main(void)
 		T(test_fn_error_stops),
 		T(test_append_error_latched),
 		T(test_append_enospc_recovers),
+		T(test_kill9_zero_tail),
+		T(test_lost_page),
+		T(test_window_enospc),
 	};
 #undef T
 
