@@ -18,7 +18,12 @@
  *     the directory listing and its opening is not an error;
  *   - the newest log grows: only the bytes present when the check stat'ed
  *     it are read, so a frame cut by that size reads as a torn tail (a
- *     note, not an error).
+ *     note, not an error).  It is written through an append window
+ *     (wal.c), so its size includes zeros where frames will be written
+ *     while the check reads: a frame may be seen half-written, or a zero
+ *     header before frames appear after it.  A bad frame is therefore
+ *     judged again, a few times CHECK_LOG_WAIT_US apart, and is an error
+ *     only if it stays bad.
  * A table file that is already open stays readable after its removal
  * (POSIX), so a table is checked whole once it is opened.
  *
@@ -26,18 +31,23 @@
  * lsm_sst_verify (every data block from disk, bypassing any cache).  Logs
  * are read frame by frame with the rules of wal.c's essay, but nothing is
  * truncated or replayed: a bad frame reaching the end of the file (only
- * zero bytes after it, or cut short by the end) is a torn tail, reported
- * as a note; a bad frame anywhere else is an error naming file and offset.
+ * zero bytes after it, or cut short by the end) or holding a page lost by
+ * write-back is a torn tail, reported as a note; a bad frame anywhere
+ * else is an error naming file and offset.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lsm_int.h"
 
 #define CHECK_RETRIES 20          /* CURRENT changed under us: start over */
 #define CHECK_PROGRESS_STEP (1u << 20)
 #define CHECK_ZERO_CHUNK (64 * 1024)
+#define CHECK_LOG_RETRIES 5     /* a bad frame is judged again ... */
+#define CHECK_LOG_WAIT_US 2000  /* ... this far apart (a live log) */
+#define CHECK_LOG_PAGE 4096     /* wal.c's LSM_WAL_PAGE */
 
 struct check_table {
 	uint64_t num, size;
@@ -291,6 +301,31 @@ static bool log_zero_from(struct check_log *l, uint64_t off)
 	return true;
 }
 
+/* Whether [from, to) holds a page lost by write-back: an aligned
+ * CHECK_LOG_PAGE block starting before to whose bytes from from on, to
+ * the end of the block or of the file, are zero (wal.c, "Lost pages"). */
+static bool log_lost_page(struct check_log *l, uint64_t from, uint64_t to)
+{
+	uint8_t blk[CHECK_LOG_PAGE];
+	uint64_t b = from & ~(uint64_t)(CHECK_LOG_PAGE - 1);
+	size_t nread, i;
+
+	for (; b < to && b < l->size; b += CHECK_LOG_PAGE) {
+		uint64_t lo = b > from ? b : from;
+		uint64_t hi = l->size - b > CHECK_LOG_PAGE ? b + CHECK_LOG_PAGE
+							   : l->size;
+
+		if (l->c->env->read(l->c->env, l->f, lo, blk, (size_t)(hi - lo),
+				    &nread) || nread != hi - lo)
+			continue;
+		for (i = 0; i < nread && !blk[i]; i++)
+			;
+		if (i == nread)
+			return true;
+	}
+	return false;
+}
+
 static int log_op_ok(void *ctx, int kind, const uint8_t *key, size_t klen,
 		     const uint8_t *val, size_t vlen)
 {
@@ -322,6 +357,14 @@ static int log_read(struct check_log *l, uint64_t off, void *p, size_t n)
 
 enum { LOG_GOOD, LOG_TORN, LOG_BAD };
 
+/* A bad frame at off whose bytes end at end: torn when only zeros follow
+ * it or it holds a page lost by write-back, else damage. */
+static int log_judge(struct check_log *l, uint64_t off, uint64_t end)
+{
+	return log_zero_from(l, end) || log_lost_page(l, off, end) ? LOG_TORN
+								  : LOG_BAD;
+}
+
 /* Judges the frame at off: LOG_GOOD with *len its bytes, or TORN/BAD with
  * why.  Returns a negative LSM code on an I/O or memory error. */
 static int log_frame(struct check_log *l, uint64_t off, uint64_t *len,
@@ -346,7 +389,7 @@ static int log_frame(struct check_log *l, uint64_t off, uint64_t *len,
 	avail -= LSM_FRAME_HDR;
 	if (plen == 0 || plen > LSM_WAL_MAX_PAYLOAD) {
 		snprintf(why, whylen, "length %u out of range", plen);
-		return log_zero_from(l, off + LSM_FRAME_HDR) ? LOG_TORN : LOG_BAD;
+		return log_judge(l, off, off + LSM_FRAME_HDR);
 	}
 	if (plen > avail) {
 		snprintf(why, whylen, "payload of %u bytes cut to %llu", plen,
@@ -361,12 +404,12 @@ static int log_frame(struct check_log *l, uint64_t off, uint64_t *len,
 	*len = LSM_FRAME_HDR + (uint64_t)plen;
 	if (lsm_crc32c(0, l->buf.data, plen) != crc) {
 		snprintf(why, whylen, "bad crc");
-		return log_zero_from(l, off + *len) ? LOG_TORN : LOG_BAD;
+		return log_judge(l, off, off + *len);
 	}
 	if (lsm_wal_decode(l->buf.data, plen, &seq, &ops, &opslen, &count) ||
 	    lsm_batch_foreach(ops, opslen, count, log_op_ok, NULL)) {
 		snprintf(why, whylen, "%s", lsm_last_error());
-		return log_zero_from(l, off + *len) ? LOG_TORN : LOG_BAD;
+		return log_judge(l, off, off + *len);
 	}
 	return LOG_GOOD;
 }
@@ -393,7 +436,12 @@ static int check_log_file(struct check *c, uint64_t num)
 		goto out;
 	}
 	while (off < l.size) {
-		if ((v = log_frame(&l, off, &len, why, sizeof(why))) != LOG_GOOD)
+		v = log_frame(&l, off, &len, why, sizeof(why));
+		for (int t = 0; v == LOG_BAD && t < CHECK_LOG_RETRIES; t++) {
+			usleep(CHECK_LOG_WAIT_US); /* maybe written meanwhile */
+			v = log_frame(&l, off, &len, why, sizeof(why));
+		}
+		if (v != LOG_GOOD)
 			break;
 		off += len;
 		pending += len;
@@ -414,7 +462,8 @@ static int check_log_file(struct check *c, uint64_t num)
 		check_report(c, true, "%s: corrupt WAL record at offset %llu (%s)",
 			     path, (unsigned long long)off, why);
 		c->rep->log_errors++;
-	} else if (v == LOG_TORN) {
+	} else if (v == LOG_TORN && !log_zero_from(&l, off)) {
+		/* (zeros only: a window's unwritten space, not data) */
 		check_report(c, false, "%s: torn tail at offset %llu (%s; %llu "
 			     "bytes that the next open drops)", path,
 			     (unsigned long long)off, why,
