@@ -319,11 +319,13 @@ int fs_dir_readlink(struct fs *fs, uint64_t ino, char *buf, size_t cap);
  * . and ..) is given offset pos + 3, and offset k >= 3 resumes after entry
  * k - 3.  The names of the last FS_DIRH_RING entries given are kept, so
  * that reading on resumes after the right name even while the directory
- * changes (find -delete); an older offset (seekdir far back) counts k - 2
- * entries from the start instead.  Memory per open directory is bounded,
- * whatever its size.
+ * changes (find -delete): the kernel resumes at an entry of its last
+ * reply, and a reply sized by a 32 KiB getdents holds about 1,000 short
+ * names.  An older offset (seekdir far back) counts k - 2 entries from
+ * the start instead.  Memory per open directory is bounded, whatever its
+ * size.
  */
-#define FS_DIRH_RING 256
+#define FS_DIRH_RING 1024
 struct fs_dirh {
 	pthread_mutex_t mu;
 	uint64_t next;                 /* entries given: pos < next */
