@@ -633,38 +633,36 @@ void fs_dir_close(struct fs_dirh *dh)
 {
 	if (!dh)
 		return;
-	for (size_t i = 0; i < dh->n; i++)
-		free(dh->names[i]);
-	free(dh->names);
+	for (size_t i = 0; i < FS_DIRH_RING; i++)
+		free(dh->ring[i]);
 	pthread_mutex_destroy(&dh->mu);
 	free(dh);
 }
 
-/* Records name as the entry at position pos (offset pos + 3). */
-static int dirh_set(struct fs_dirh *dh, size_t pos, const char *name)
+/* Records name as entry number pos. */
+static int dirh_set(struct fs_dirh *dh, uint64_t pos, const char *name)
 {
+	size_t slot = (size_t)(pos % FS_DIRH_RING);
 	char *s = strdup(name);
 
 	if (!s)
 		return ENOMEM;
-	if (pos >= dh->cap) {
-		size_t cap = dh->cap ? dh->cap * 2 : 64;
-		char **nv = realloc(dh->names, cap * sizeof(*nv));
-
-		if (!nv) {
-			free(s);
-			return ENOMEM;
-		}
-		dh->names = nv;
-		dh->cap = cap;
-	}
-	if (pos < dh->n) {
-		free(dh->names[pos]);
-	} else {
-		dh->n = pos + 1;
-	}
-	dh->names[pos] = s;
+	free(dh->ring[slot]);
+	dh->ring[slot] = s;
+	dh->ringpos[slot] = pos;
+	if (pos >= dh->next)
+		dh->next = pos + 1;
 	return 0;
+}
+
+/* The name of entry number pos if still kept, else NULL (borrowed). */
+static const char *dirh_get(const struct fs_dirh *dh, uint64_t pos)
+{
+	size_t slot = (size_t)(pos % FS_DIRH_RING);
+
+	if (dh->ring[slot] && dh->ringpos[slot] == pos)
+		return dh->ring[slot];
+	return NULL;
 }
 
 /* Emits . and .. as needed; returns 1 if the buffer filled. */
@@ -722,31 +720,62 @@ static int dir_emit_one(struct fs *fs, const char *name, uint64_t ino,
 	return rc;
 }
 
+/*
+ * Positions it at the first entry of directory ino to list from offset off
+ * (> 2): after the kept name of entry off - 3, or, when that name is no
+ * longer kept, after skipping off - 2 entries.  *after is set to the name
+ * to skip if the iterator stands on it.
+ */
+static int dir_seek(struct fs_dirh *dh, lsm_iter *it, uint64_t ino, off_t off,
+		    const char **after)
+{
+	uint8_t k[FS_KEY_MAX];
+	size_t plen = fs_key_prefix(k, FS_K_DIRENT, ino);
+	uint64_t pos = (uint64_t)(off - 3);
+
+	*after = dirh_get(dh, pos);
+	if (*after) {
+		lsm_iter_seek(it, k, fs_key_dirent(k, ino, *after, strlen(*after)));
+		return 0;
+	}
+	lsm_iter_seek(it, k, plen);
+	for (uint64_t i = 0; i <= pos && lsm_iter_valid(it); i++) {
+		size_t kl;
+		const uint8_t *key = lsm_iter_key(it, &kl);
+
+		if (kl < plen || memcmp(key, k, plen))
+			break;
+		lsm_iter_next(it);
+	}
+	return fs_errno(lsm_iter_status(it));
+}
+
 int fs_dir_read(struct fs *fs, struct fs_dirh *dh, uint64_t ino, off_t off,
 		bool plus, fs_dir_emit emit, void *arg)
 {
 	uint8_t k[FS_KEY_MAX];
 	char name[FS_NAME_MAX + 1];
 	lsm_iter *it = NULL;
-	size_t plen = fs_key_prefix(k, FS_K_DIRENT, ino), klen, pos;
+	size_t plen = fs_key_prefix(k, FS_K_DIRENT, ino);
+	uint64_t pos;
 	const char *after = NULL;
 	int rc = 0;
 
 	pthread_mutex_lock(&dh->mu);
-	if (off < 0 || (off > 2 && (size_t)(off - 3) >= dh->n))
+	if (off < 0 || (off > 2 && (uint64_t)(off - 3) >= dh->next))
 		goto out; /* past the end, or an offset we never gave */
 	if (off < 2 && dir_emit_dots(fs, ino, off, emit, arg))
 		goto out;
-	pos = off > 2 ? (size_t)(off - 3) + 1 : 0;
-	if (off > 2)
-		after = dh->names[off - 3];
+	pos = off > 2 ? (uint64_t)(off - 3) + 1 : 0;
 	if ((rc = fs_errno(lsm_iter_open(fs->db, NULL, &it))))
 		goto out;
-	if (after)
-		klen = fs_key_dirent(k, ino, after, strlen(after));
-	else
-		klen = plen;
-	for (lsm_iter_seek(it, k, klen); lsm_iter_valid(it); lsm_iter_next(it)) {
+	if (off > 2) {
+		if ((rc = dir_seek(dh, it, ino, off, &after)))
+			goto out;
+	} else {
+		lsm_iter_seek(it, k, plen);
+	}
+	for (; lsm_iter_valid(it); lsm_iter_next(it)) {
 		size_t kl, vl;
 		const uint8_t *key = lsm_iter_key(it, &kl);
 		const void *val = lsm_iter_value(it, &vl);

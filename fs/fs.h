@@ -160,6 +160,8 @@ struct fs_config {
 };
 
 struct fs_inode;
+struct fs_workq;
+struct fuse_session;
 
 struct fs {
 	lsm_db *db;
@@ -178,6 +180,11 @@ struct fs {
 	struct fs_inode **buckets;
 	size_t nbuckets;
 	size_t ninodes;
+
+	struct fs_workq *wq;     /* ops.c: workers for slow requests; NULL:
+				    every request runs inline */
+	struct fuse_session *se; /* main.c, while mounted: for ops.c's
+				    notifications; NULL in unit tests */
 };
 
 /* Errors of fs_open, for the command's messages. */
@@ -273,6 +280,10 @@ void fs_now(int64_t *sec, uint32_t *nsec);
  * duplicates skipped); unlock in any order with fs_inode_unlock_n. */
 void fs_inode_lock_n(struct fs_inode **ips, int n);
 void fs_inode_unlock_n(struct fs_inode **ips, int n);
+/* The number of inodes in the table.  The kernel's forget removes an
+ * inode nobody uses, so this stays bounded by the inodes the kernel
+ * holds (plus open files and operations in progress). */
+size_t fs_inode_count(struct fs *fs);
 /* Calls fn on every inode in the table with a reference held and no
  * lock (for fs_close). */
 void fs_inode_foreach(struct fs *fs, void (*fn)(struct fs *, struct fs_inode *));
@@ -303,11 +314,23 @@ int fs_dir_rename(struct fs *fs, uint64_t parent, const char *name,
 		  uint64_t newparent, const char *newname, unsigned flags);
 int fs_dir_readlink(struct fs *fs, uint64_t ino, char *buf, size_t cap);
 
-/* Per-open-directory state: offset k >= 3 resumes after names[k-3]. */
+/*
+ * Per-open-directory state.  Entry number pos (0 = the first name after
+ * . and ..) is given offset pos + 3, and offset k >= 3 resumes after entry
+ * k - 3.  The names of the last FS_DIRH_RING entries given are kept, so
+ * that reading on resumes after the right name even while the directory
+ * changes (find -delete): the kernel resumes at an entry of its last
+ * reply, and a reply sized by a 32 KiB getdents holds about 1,000 short
+ * names.  An older offset (seekdir far back) counts k - 2 entries from
+ * the start instead.  Memory per open directory is bounded, whatever its
+ * size.
+ */
+#define FS_DIRH_RING 1024
 struct fs_dirh {
 	pthread_mutex_t mu;
-	char **names;
-	size_t n, cap;
+	uint64_t next;                 /* entries given: pos < next */
+	char *ring[FS_DIRH_RING];      /* entry pos's name at pos % RING */
+	uint64_t ringpos[FS_DIRH_RING];
 };
 int fs_dir_open(struct fs *fs, uint64_t ino, struct fs_dirh **out);
 void fs_dir_close(struct fs_dirh *dh);
@@ -418,6 +441,13 @@ int fs_fsck_main(int argc, char **argv);
  */
 struct fuse_lowlevel_ops;
 extern const struct fuse_lowlevel_ops fs_ops;
+/* Starts nworkers threads for the requests that may wait for the disk
+ * (fsync, fsyncdir, reads over 64 KiB); main.c's loop runs every other
+ * handler on its own thread.  0 (also for nworkers 0: all inline) or an
+ * errno. */
+int fs_ops_start(struct fs *fs, int nworkers);
+/* Runs what is queued, joins the workers (after the session loop). */
+void fs_ops_stop(struct fs *fs);
 
 /* ======================================================================
  * faultmode.c (tests only)

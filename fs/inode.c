@@ -309,6 +309,16 @@ void fs_inode_forget(struct fs *fs, uint64_t ino, uint64_t nlookup)
 		inode_evict(fs, ev);
 }
 
+size_t fs_inode_count(struct fs *fs)
+{
+	size_t n;
+
+	pthread_mutex_lock(&fs->table_mu);
+	n = fs->ninodes;
+	pthread_mutex_unlock(&fs->table_mu);
+	return n;
+}
+
 void fs_inode_foreach(struct fs *fs, void (*fn)(struct fs *, struct fs_inode *))
 {
 	/* Collect referenced pointers first: fn may call the store. */

@@ -31,6 +31,8 @@
 #include "fs.h"
 
 #define LSMFS_VERSION "0.1"
+#define FS_WORKERS 4 /* threads for fsync and large reads (ops.c) */
+#define FS_CACHE_TIMEOUT 86400.0 /* s: kernel's entry and attribute cache */
 
 struct opts {
 	char *store, *mnt;
@@ -203,8 +205,13 @@ static int make_config(struct opts *o, struct fs_config *cfg)
 		fprintf(stderr, "lsmfs: -o salvage needs -o ro\n");
 		return -1;
 	}
-	cfg->entry_timeout = 1.0;
-	cfg->attr_timeout = 1.0;
+	/* Every change reaches the store through this mount and the kernel
+	 * sees it (the one exception, a mode set through an ACL xattr, is
+	 * invalidated by ops.c), so the kernel may keep names, absent names
+	 * and attributes as long as it likes: a day, as passthrough_ll with
+	 * cache=always.  A second rsync of a tree then makes no round trip. */
+	cfg->entry_timeout = FS_CACHE_TIMEOUT;
+	cfg->attr_timeout = FS_CACHE_TIMEOUT;
 	if (o->write_buffer) {
 		uint64_t v = parse_size(o->write_buffer);
 
@@ -362,12 +369,38 @@ out:
 	return rc;
 }
 
+/*
+ * The session loop: this thread reads each request and runs its handler
+ * before it reads the next (ops.c queues the slow ones to its workers).
+ * A serial client — cp, tar, rsync, ls — then pays one wake-up of this
+ * thread per round trip, while libfuse's multithreaded loop wakes its
+ * idle threads in turn (measured on the 2-CPU VM: 13 us per getxattr
+ * round trip against 23-55 us, fs_mark creates 9,000/s against 5,500/s).
+ * Returns 0 on unmount or a signal, or an errno.
+ */
+static int session_loop(struct fuse_session *se)
+{
+	struct fuse_buf fbuf = {.mem = NULL};
+	int res = 0;
+
+	while (!fuse_session_exited(se)) {
+		res = fuse_session_receive_buf(se, &fbuf);
+		if (res == -EINTR)
+			continue;
+		if (res <= 0)
+			break;
+		fuse_session_process_buf(se, &fbuf);
+	}
+	free(fbuf.mem);
+	fuse_session_reset(se);
+	return res < 0 ? -res : 0;
+}
+
 /* Runs the mounted session until unmount; returns the exit status. */
 static int serve(struct fs *fs, struct fuse_args *args, const char *mnt,
 		 int ready_fd)
 {
 	struct fuse_session *se = NULL;
-	struct fuse_loop_config lc = {.clone_fd = 0, .max_idle_threads = 16};
 	int rc = 1;
 
 	if (!(se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs))) {
@@ -382,13 +415,20 @@ static int serve(struct fs *fs, struct fuse_args *args, const char *mnt,
 		fprintf(stderr, "lsmfs: cannot mount on %s\n", mnt);
 		goto out_signals;
 	}
+	fs->se = se;
 	daemon_ready(ready_fd, 0);
 	ready_fd = -1;
 	if (chdir("/")) {
 		/* harmless */
 	}
-	rc = fuse_session_loop_mt(se, &lc) ? 1 : 0;
+	if (fs_ops_start(fs, FS_WORKERS)) {
+		fprintf(stderr, "lsmfs: cannot start worker threads\n");
+	} else {
+		rc = session_loop(se) ? 1 : 0;
+		fs_ops_stop(fs);
+	}
 	fuse_session_unmount(se);
+	fs->se = NULL;
 out_signals:
 	fuse_remove_signal_handlers(se);
 out:
