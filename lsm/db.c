@@ -301,14 +301,14 @@ static int table_open(lsm_db *db, struct table_out *t, uint64_t num)
 	return lsm_sst_builder_create(db->env, path, &so, &t->b);
 }
 
+/* The largest key is the builder's last, taken at finish: no copy per
+ * entry. */
 static int table_add(struct table_out *t, const uint8_t *k, size_t klen,
 		     const uint8_t *v, size_t vlen)
 {
 	int rc;
 
 	if (!t->smallest.len && (rc = lsm_buf_set(&t->smallest, k, klen)))
-		return rc;
-	if ((rc = lsm_buf_set(&t->largest, k, klen)))
 		return rc;
 	return lsm_sst_builder_add(t->b, k, klen, v, vlen);
 }
@@ -320,11 +320,20 @@ static int table_finish(struct table_out *t, struct lsm_fmeta **f)
 	uint64_t size = 0;
 	int rc;
 
+	const uint8_t *last;
+	size_t llen;
+
 	*f = NULL;
 	if (!lsm_sst_builder_entries(t->b)) {
 		lsm_sst_builder_abandon(t->b);
 		t->b = NULL;
 		return LSM_OK;
+	}
+	last = lsm_sst_builder_last(t->b, &llen);
+	if ((rc = lsm_buf_set(&t->largest, last, llen))) {
+		lsm_sst_builder_abandon(t->b);
+		t->b = NULL;
+		return rc;
 	}
 	rc = lsm_sst_builder_finish(t->b, &size);
 	t->b = NULL;
@@ -351,15 +360,16 @@ static void table_out_free(struct table_out *t)
 static bool partition_changes(const lsm_db *db, const struct table_out *t,
 			      const uint8_t *ik, size_t iklen)
 {
-	size_t n = (size_t)db->opt.partition_prefix_len, a, b;
+	size_t n = (size_t)db->opt.partition_prefix_len, a = 0, b;
+	const uint8_t *last;
 
-	if (!n || !t->b || !t->largest.len)
+	if (!n || !t->b || !(last = lsm_sst_builder_last(t->b, &a)))
 		return false;
-	a = t->largest.len - LSM_TRAILER;
+	a -= LSM_TRAILER;
 	b = iklen - LSM_TRAILER;
 	a = a < n ? a : n;
 	b = b < n ? b : n;
-	return a != b || memcmp(t->largest.data, ik, a) != 0;
+	return a != b || memcmp(last, ik, a) != 0;
 }
 
 /* The tables a flush writes: their numbers stay in db->pending until the
@@ -563,8 +573,13 @@ static bool cstate_drop(struct cstate *s, const uint8_t *ik, size_t iklen)
 
 	if (!s->has_cur ||
 	    lsm_ukey_cmp(ik, ulen, s->cur_ukey.data, s->cur_ukey.len)) {
-		if (lsm_buf_set(&s->cur_ukey, ik, ulen))
+		if (s->cur_ukey.data && ulen <= s->cur_ukey.cap) {
+			/* Most keys: no calls. */
+			memcpy(s->cur_ukey.data, ik, ulen);
+			s->cur_ukey.len = ulen;
+		} else if (lsm_buf_set(&s->cur_ukey, ik, ulen)) {
 			return false; /* keeping an entry is always safe */
+		}
 		s->has_cur = true;
 		s->last_seq_for_key = UINT64_MAX;
 	}

@@ -367,6 +367,10 @@ int lsm_sst_builder_add(struct lsm_sst_builder *b, const uint8_t *ik,
 			size_t iklen, const uint8_t *val, size_t vlen);
 uint64_t lsm_sst_builder_entries(const struct lsm_sst_builder *b);
 uint64_t lsm_sst_builder_size(const struct lsm_sst_builder *b); /* so far */
+/* The last internal key added (NULL, *len 0 before the first), borrowed
+ * until the next add, finish or abandon. */
+const uint8_t *lsm_sst_builder_last(const struct lsm_sst_builder *b,
+				    size_t *len);
 /* Writes the filter, index and footer, syncs and closes the file, and
  * frees b (also on error).  *size: the file's size. */
 int lsm_sst_builder_finish(struct lsm_sst_builder *b, uint64_t *size);

@@ -149,27 +149,76 @@ static int bloom_k(int bits_per_key)
 	return k < 1 ? 1 : k > 30 ? 30 : k;
 }
 
+/* The probe positions of one key, (h + j * delta) mod 2^32 mod m for
+ * j = 0..k-1, computed incrementally with two divisions per key instead
+ * of k: pos steps by delta mod m, and when h + j * delta wraps past 2^32
+ * it steps back by 2^32 mod m (wrap).  The same positions as the essay's
+ * formula, bit for bit. */
+struct bloom_probe {
+	uint32_t h, delta; /* h of the current probe */
+	uint32_t m, step, wrap;
+	uint32_t pos;      /* h mod m */
+};
+
+/* Starts at probe 0, whose position pos = h mod m the caller computed
+ * (a reader tests it before paying for the rest).  m >= 1. */
+static inline void bloom_probe_init(struct bloom_probe *bp, uint32_t h,
+				    uint32_t pos, uint32_t m, uint32_t wrap)
+{
+	bp->h = h;
+	bp->delta = bloom_delta(h);
+	bp->m = m;
+	bp->step = bp->delta % m;
+	bp->wrap = wrap;
+	bp->pos = pos;
+}
+
+static inline void bloom_probe_next(struct bloom_probe *bp)
+{
+	uint32_t h = bp->h + bp->delta, pos = bp->pos + bp->step;
+
+	/* pos + step < 2m may overflow u32: compared as u64. */
+	if ((uint64_t)bp->pos + bp->step >= bp->m)
+		pos = (uint32_t)((uint64_t)bp->pos + bp->step - bp->m);
+	if (h < bp->h) /* wrapped: subtract 2^32 mod m */
+		pos = pos >= bp->wrap ? pos - bp->wrap : pos + (bp->m - bp->wrap);
+	bp->h = h;
+	bp->pos = pos;
+}
+
+/* 2^32 mod m. */
+static inline uint32_t bloom_wrap(uint32_t m)
+{
+	return (uint32_t)((UINT64_C(1) << 32) % m);
+}
+
 /* Builds the filter contents for n key hashes into out. */
 static int bloom_build(struct lsm_buf *out, const uint32_t *hashes, size_t n,
 		       int bits_per_key)
 {
 	size_t bits = n * (size_t)bits_per_key, bytes;
 	int k = bloom_k(bits_per_key), rc;
+	uint32_t wrap;
 
 	if (bits < 64)
 		bits = 64;
 	bytes = (bits + 7) / 8;
+	if (bytes > UINT32_MAX / 8)
+		return LSM_ERR(LSM_EINVAL, "sst: bloom filter over 4 Gbit");
 	bits = bytes * 8;
+	wrap = bloom_wrap((uint32_t)bits);
 	lsm_buf_clear(out);
 	if ((rc = lsm_buf_reserve(out, bytes + 1)))
 		return rc;
 	memset(out->data, 0, bytes);
 	for (size_t i = 0; i < n; i++) {
-		uint32_t h = hashes[i], delta = bloom_delta(h);
+		struct bloom_probe bp;
+		uint32_t h = hashes[i];
+		bloom_probe_init(&bp, h, h % (uint32_t)bits, (uint32_t)bits,
+				 wrap);
 		for (int j = 0; j < k; j++) {
-			uint32_t pos = (uint32_t)(h % bits);
-			out->data[pos / 8] |= (uint8_t)(1u << (pos % 8));
-			h += delta;
+			out->data[bp.pos / 8] |= (uint8_t)(1u << (bp.pos % 8));
+			bloom_probe_next(&bp);
 		}
 	}
 	out->data[bytes] = (uint8_t)k;
@@ -178,12 +227,14 @@ static int bloom_build(struct lsm_buf *out, const uint32_t *hashes, size_t n,
 }
 
 /* May the filter f[n] (bits then k) hold ukey?  A filter too short or
- * with a reserved k matches everything. */
-static bool bloom_may_match(const uint8_t *f, size_t n, const uint8_t *ukey,
-			    size_t klen)
+ * with a reserved k matches everything.  wrap: bloom_wrap of the filter's
+ * bit count, which the open table keeps. */
+static bool bloom_may_match(const uint8_t *f, size_t n, uint32_t wrap,
+			    const uint8_t *ukey, size_t klen)
 {
+	struct bloom_probe bp;
 	size_t bits;
-	uint32_t h, delta;
+	uint32_t h, pos;
 	int k;
 
 	if (n < 2)
@@ -193,12 +244,23 @@ static bool bloom_may_match(const uint8_t *f, size_t n, const uint8_t *ukey,
 	if (k < 1 || k > 30)
 		return true;
 	h = sst_hash(ukey, klen);
-	delta = bloom_delta(h);
-	for (int j = 0; j < k; j++) {
-		uint32_t pos = (uint32_t)(h % bits);
-		if (!(f[pos / 8] & (1u << (pos % 8))))
+	if (bits > UINT32_MAX) {
+		/* Never built so; h mod bits is h itself. */
+		uint32_t delta = bloom_delta(h);
+		for (int j = 0; j < k; j++, h += delta)
+			if (!(f[h / 8] & (1u << (h % 8))))
+				return false;
+		return true;
+	}
+	/* Most absent keys fail the first probe: one division. */
+	pos = h % (uint32_t)bits;
+	if (!(f[pos / 8] & (1u << (pos % 8))))
+		return false;
+	bloom_probe_init(&bp, h, pos, (uint32_t)bits, wrap);
+	for (int j = 1; j < k; j++) {
+		bloom_probe_next(&bp);
+		if (!(f[bp.pos / 8] & (1u << (bp.pos % 8))))
 			return false;
-		h += delta;
 	}
 	return true;
 }
@@ -208,7 +270,7 @@ static bool bloom_may_match(const uint8_t *f, size_t n, const uint8_t *ukey,
 /* Accumulates one block's contents.  Owned by the builder. */
 struct blk_builder {
 	struct lsm_buf buf;     /* entries so far */
-	struct lsm_buf last;    /* last key added */
+	struct lsm_buf last;    /* last key added (kept by blkb_reset) */
 	uint32_t *restarts;
 	size_t nrestarts, cap_restarts;
 	int counter;            /* entries since the last restart */
@@ -216,10 +278,10 @@ struct blk_builder {
 	size_t entries;
 };
 
+/* Starts a new block.  last stays: the builder's last key. */
 static void blkb_reset(struct blk_builder *bb)
 {
 	lsm_buf_clear(&bb->buf);
-	lsm_buf_clear(&bb->last);
 	bb->nrestarts = 0;
 	bb->counter = 0;
 	bb->entries = 0;
@@ -253,11 +315,43 @@ static size_t blkb_estimate(const struct blk_builder *bb)
 	return bb->buf.len + 4 * bb->nrestarts + 4;
 }
 
+/* Length of the common prefix of a[n] and b[n], eight bytes at a time. */
+static inline size_t common_prefix(const uint8_t *a, const uint8_t *b,
+				   size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, y;
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return i + (size_t)__builtin_ctzll(x ^ y) / 8;
+#else
+			return i + (size_t)__builtin_clzll(x ^ y) / 8;
+#endif
+		}
+	}
+	while (i < n && a[i] == b[i])
+		i++;
+	return i;
+}
+
+/* Makes room for n more bytes in b (the fast path inline). */
+static inline int buf_room(struct lsm_buf *b, size_t n)
+{
+	return b->cap - b->len >= n ? LSM_OK : lsm_buf_reserve(b, n);
+}
+
+/* Adds an entry: the header, the key's unshared bytes and the value are
+ * written straight into the block, and only the unshared bytes of the
+ * last key are replaced. */
 static int blkb_add(struct blk_builder *bb, const uint8_t *key, size_t klen,
 		    const uint8_t *val, size_t vlen)
 {
-	uint8_t hdr[30];
-	size_t shared = 0, h = 0;
+	size_t shared = 0, unshared;
+	uint8_t *p;
 	int rc;
 
 	if (bb->nrestarts == 0 || bb->counter >= bb->interval) {
@@ -267,19 +361,39 @@ static int blkb_add(struct blk_builder *bb, const uint8_t *key, size_t klen,
 			return rc;
 		bb->counter = 0;
 	} else {
-		size_t n = klen < bb->last.len ? klen : bb->last.len;
-		while (shared < n && key[shared] == bb->last.data[shared])
-			shared++;
+		shared = common_prefix(key, bb->last.data,
+				       klen < bb->last.len ? klen
+							   : bb->last.len);
 	}
-	h += lsm_varint_put(hdr + h, shared);
-	h += lsm_varint_put(hdr + h, klen - shared);
-	h += lsm_varint_put(hdr + h, vlen);
-	if ((rc = lsm_buf_reserve(&bb->buf, h + klen - shared + vlen)) ||
-	    (rc = lsm_buf_append(&bb->buf, hdr, h)) ||
-	    (rc = lsm_buf_append(&bb->buf, key + shared, klen - shared)) ||
-	    (rc = lsm_buf_append(&bb->buf, val, vlen)) ||
-	    (rc = lsm_buf_set(&bb->last, key, klen)))
+	unshared = klen - shared;
+	if ((rc = buf_room(&bb->buf, 30 + unshared + vlen)))
 		return rc;
+	if (klen > bb->last.cap) {
+		size_t keep = bb->last.len;
+		bb->last.len = 0;
+		rc = lsm_buf_reserve(&bb->last, klen);
+		bb->last.len = keep;
+		if (rc)
+			return rc;
+	}
+	p = bb->buf.data + bb->buf.len;
+	if ((shared | unshared | vlen) < 0x80) {
+		p[0] = (uint8_t)shared;
+		p[1] = (uint8_t)unshared;
+		p[2] = (uint8_t)vlen;
+		p += 3;
+	} else {
+		p += lsm_varint_put(p, shared);
+		p += lsm_varint_put(p, unshared);
+		p += lsm_varint_put(p, vlen);
+	}
+	memcpy(p, key + shared, unshared);
+	p += unshared;
+	if (vlen)
+		memcpy(p, val, vlen);
+	bb->buf.len = (size_t)(p + vlen - bb->buf.data);
+	memcpy(bb->last.data + shared, key + shared, unshared);
+	bb->last.len = klen;
 	bb->counter++;
 	bb->entries++;
 	return LSM_OK;
@@ -313,8 +427,7 @@ struct lsm_sst_builder {
 	lsm_file *f;
 	char *path;                 /* owned */
 	struct lsm_sst_opts o;
-	struct blk_builder data, index;
-	struct lsm_buf last_key;    /* last internal key added */
+	struct blk_builder data, index; /* data.last: last key added */
 	struct lsm_buf tmp;
 	struct lsm_buf out;         /* written, not yet appended to f */
 	uint32_t *hashes;           /* user-key hashes for the filter */
@@ -363,7 +476,6 @@ static void builder_free(struct lsm_sst_builder *b)
 {
 	blkb_free(&b->data);
 	blkb_free(&b->index);
-	lsm_buf_free(&b->last_key);
 	lsm_buf_free(&b->tmp);
 	lsm_buf_free(&b->out);
 	free(b->hashes);
@@ -449,15 +561,10 @@ static int builder_flush_data(struct lsm_sst_builder *b)
 	return LSM_OK;
 }
 
+/* Notes the hash of ik's user key for the filter. */
 static int builder_add_hash(struct lsm_sst_builder *b, const uint8_t *ik,
 			    size_t iklen)
 {
-	size_t ulen = iklen - LSM_TRAILER;
-
-	/* Versions of one user key are adjacent: hash each user key once. */
-	if (b->entries > 0 && b->last_key.len - LSM_TRAILER == ulen &&
-	    memcmp(b->last_key.data, ik, ulen) == 0)
-		return LSM_OK;
 	if (b->nhashes == b->cap_hashes) {
 		size_t cap = b->cap_hashes ? b->cap_hashes * 2 : 1024;
 		uint32_t *h = realloc(b->hashes, cap * sizeof(*h));
@@ -466,14 +573,16 @@ static int builder_add_hash(struct lsm_sst_builder *b, const uint8_t *ik,
 		b->hashes = h;
 		b->cap_hashes = cap;
 	}
-	b->hashes[b->nhashes++] = sst_hash(ik, ulen);
+	b->hashes[b->nhashes++] = sst_hash(ik, iklen - LSM_TRAILER);
 	return LSM_OK;
 }
 
 int lsm_sst_builder_add(struct lsm_sst_builder *b, const uint8_t *ik,
 			size_t iklen, const uint8_t *val, size_t vlen)
 {
-	int rc;
+	const struct lsm_buf *last = &b->data.last;
+	bool same_ukey = false;
+	int rc, c;
 
 	if (b->err)
 		return b->err;
@@ -483,17 +592,25 @@ int lsm_sst_builder_add(struct lsm_sst_builder *b, const uint8_t *ik,
 			     b->path);
 		goto out;
 	}
-	if (b->entries > 0 &&
-	    lsm_ikey_cmp(ik, iklen, b->last_key.data, b->last_key.len) <= 0) {
-		rc = LSM_ERR(LSM_EINVAL, "%s: keys added out of order",
-			     b->path);
-		goto out;
+	if (b->entries > 0) {
+		/* One comparison checks the order and finds a new version
+		 * of the last user key (whose hash the filter has). */
+		c = lsm_ukey_cmp(ik, iklen - LSM_TRAILER, last->data,
+				 last->len - LSM_TRAILER);
+		same_ukey = c == 0;
+		if (same_ukey && lsm_ikey_trailer(ik, iklen) <
+				     lsm_ikey_trailer(last->data, last->len))
+			c = 1;
+		if (c <= 0) {
+			rc = LSM_ERR(LSM_EINVAL, "%s: keys added out of order",
+				     b->path);
+			goto out;
+		}
 	}
-	if (b->o.bloom_bits_per_key > 0 &&
+	if (b->o.bloom_bits_per_key > 0 && !same_ukey &&
 	    (rc = builder_add_hash(b, ik, iklen)))
 		goto out;
-	if ((rc = blkb_add(&b->data, ik, iklen, val, vlen)) ||
-	    (rc = lsm_buf_set(&b->last_key, ik, iklen)))
+	if ((rc = blkb_add(&b->data, ik, iklen, val, vlen)))
 		goto out;
 	b->entries++;
 	if (blkb_estimate(&b->data) >= b->o.block_size)
@@ -502,6 +619,13 @@ out:
 	if (rc)
 		b->err = rc;
 	return rc;
+}
+
+const uint8_t *lsm_sst_builder_last(const struct lsm_sst_builder *b,
+				    size_t *len)
+{
+	*len = b->entries ? b->data.last.len : 0;
+	return b->entries ? b->data.last.data : NULL;
 }
 
 uint64_t lsm_sst_builder_entries(const struct lsm_sst_builder *b)
@@ -612,6 +736,7 @@ struct lsm_sst {
 	uint64_t index_off;
 	struct lsm_block *index;  /* owned reference, never cached */
 	struct lsm_block *filter; /* owned reference or NULL */
+	uint32_t bloom_wrap;      /* bloom_wrap(the filter's bits) */
 	uint64_t entries;
 	const uint8_t *map;       /* the whole file (env->map), or NULL */
 	_Atomic uint64_t *verified; /* owned bitmap, nblocks bits, or NULL */
@@ -1110,6 +1235,9 @@ static int sst_load(lsm_sst *t)
 		goto out;
 	if (fsize && (rc = sst_read_raw(t, foff, fsize, &t->filter)))
 		goto out;
+	if (t->filter && t->filter->size >= 2 &&
+	    (t->filter->size - 1) * 8 <= UINT32_MAX)
+		t->bloom_wrap = bloom_wrap((uint32_t)((t->filter->size - 1) * 8));
 	t->nblocks = sst_index_ordinals(&bi) ? bi.nrestarts : 0;
 out:
 	blk_key_free(&bi);
@@ -1463,7 +1591,7 @@ int lsm_sst_get(lsm_sst *t, const uint8_t *ik, size_t iklen, bool *found,
 	if (iklen < LSM_TRAILER)
 		return LSM_ERR(LSM_EINVAL, "short internal key");
 	if (t->filter && !bloom_may_match(t->filter->data, t->filter->size,
-					  ik, ulen)) {
+					  t->bloom_wrap, ik, ulen)) {
 		if (bloom_skip)
 			(*bloom_skip)++;
 		return LSM_OK;

@@ -1122,6 +1122,90 @@ static void test_builder_buffers_output(void **state)
 	free(big);
 }
 
+/* The test's own reading of the filter format (the essay in sst.c):
+ * MurmurHash3 x86_32 with the seed, probes (h + j * delta) mod 2^32 mod m
+ * with delta = fmix32(h + 0x9e3779b9). */
+static uint32_t t_rotl(uint32_t x, int r)
+{
+	return (x << r) | (x >> (32 - r));
+}
+
+static uint32_t t_fmix(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	return h ^ (h >> 16);
+}
+
+static uint32_t t_murmur(const uint8_t *p, size_t n)
+{
+	uint32_t h = 0xbc9f1d34u, k;
+	size_t i;
+
+	for (i = 0; i + 4 <= n; i += 4) {
+		k = lsm_get_u32le(p + i) * 0xcc9e2d51u;
+		h ^= t_rotl(k, 15) * 0x1b873593u;
+		h = t_rotl(h, 13) * 5 + 0xe6546b64u;
+	}
+	k = 0;
+	for (size_t j = n - i; j > 0; j--)
+		k ^= (uint32_t)p[i + j - 1] << (8 * (j - 1));
+	if (n - i)
+		h ^= t_rotl(k * 0xcc9e2d51u, 15) * 0x1b873593u;
+	return t_fmix(h ^ (uint32_t)n);
+}
+
+/* The filter block the builder writes holds exactly the bits of the
+ * essay's formula (probe positions computed with 64-bit arithmetic
+ * here, one modulo per probe), for several table sizes. */
+static void test_bloom_bits_match_format(void **state)
+{
+	struct fixture *fx = *state;
+	static const size_t counts[] = {1, 7, 1000, 30011};
+
+	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		size_t n, nuniq = 0;
+		struct ent *e = model_make(counts[c], &n);
+		uint64_t size, foff, fsize, m;
+		uint8_t foot[56], *f, *want;
+		int k = (int)(10 * 0.69);
+
+		build(fx, e, n, 4096, 10, &size);
+		file_rw(fx->path, size - 56, foot, 56, false);
+		foff = lsm_get_u64le(foot + 16);
+		fsize = lsm_get_u64le(foot + 24);
+		for (size_t i = 0; i < n; i++)
+			if (i == 0 || e[i].iklen != e[i - 1].iklen ||
+			    memcmp(e[i].ik, e[i - 1].ik, e[i].iklen - 8))
+				nuniq++;
+		m = nuniq * 10 < 64 ? 64 : (nuniq * 10 + 7) / 8 * 8;
+		assert_int_equal(fsize, m / 8 + 1);
+		f = malloc(fsize);
+		want = calloc(1, fsize);
+		file_rw(fx->path, foff, f, fsize, false);
+		for (size_t i = 0; i < n; i++) {
+			uint32_t h, delta;
+			if (i > 0 && e[i].iklen == e[i - 1].iklen &&
+			    !memcmp(e[i].ik, e[i - 1].ik, e[i].iklen - 8))
+				continue;
+			h = t_murmur(e[i].ik, e[i].iklen - 8);
+			delta = t_fmix(h + 0x9e3779b9u);
+			for (int j = 0; j < k; j++) {
+				uint64_t pos = (uint32_t)(h + (uint32_t)j * delta) %
+					       m;
+				want[pos / 8] |= (uint8_t)(1u << (pos % 8));
+			}
+		}
+		want[fsize - 1] = (uint8_t)k;
+		assert_memory_equal(f, want, fsize);
+		free(f);
+		free(want);
+		free(e);
+	}
+}
+
 int main(void)
 {
 	const char *s = getenv("LSM_SEED");
@@ -1150,6 +1234,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_empty_and_misuse, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_builder_buffers_output,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bloom_bits_match_format,
 						setup, teardown),
 	};
 
