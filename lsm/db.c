@@ -1277,6 +1277,7 @@ struct iter_ctx {
 	struct lsm_version *v;
 };
 
+/* The iterator's on_close: ctx lives inside the iterator. */
 static void iter_done(void *arg)
 {
 	struct iter_ctx *c = arg;
@@ -1286,57 +1287,51 @@ static void iter_done(void *arg)
 		lsm_version_unref(c->v);
 		pthread_mutex_unlock(&c->db->mu);
 	}
-	free(c);
 }
 
-/* Appends a memtable iterator to the child array. */
-static int push_mem_iter(lsm_memtable *m, struct lsm_iiter ***arr, int *n)
-{
-	struct lsm_iiter **a = realloc(*arr, (*n + 1) * sizeof(*a));
-	int rc;
+/* Children up to this many live on the stack while the iterator is
+ * built (then lsm_user_iter_merge copies them). */
+#define ITER_KIDS_STACK 16
 
-	if (!a)
-		return LSM_ERR(LSM_ENOMEM, "out of memory");
-	*arr = a;
-	if ((rc = lsm_mem_iter(m, &a[*n])))
-		return rc;
-	(*n)++;
-	return LSM_OK;
-}
-
+/* Allocations: the user iterator (with its merging iterator and ctx),
+ * each memtable's and level-0 table's iterator, and each deeper level's. */
 int lsm_iter_open(lsm_db *db, const lsm_snapshot *snap, lsm_iter **out)
 {
 	struct read_refs r;
-	struct lsm_iiter **kids = NULL, *merged = NULL;
+	struct lsm_iiter *stack_kids[ITER_KIDS_STACK], **kids = stack_kids;
 	struct iter_ctx *ctx = NULL;
-	int n = 0, rc;
+	int n = 0, need, rc;
 
 	*out = NULL;
 	refs_take(db, snap, &r);
-	if (!(ctx = malloc(sizeof(*ctx)))) {
+	need = 2 + lsm_version_iter_count(r.v);
+	if (need > ITER_KIDS_STACK && !(kids = malloc(need * sizeof(*kids)))) {
 		rc = LSM_ERR(LSM_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = push_mem_iter(r.mem, &kids, &n)) ||
-	    (r.imm && (rc = push_mem_iter(r.imm, &kids, &n))) ||
-	    (rc = lsm_version_iters(r.v, db->tcache, &kids, &n)))
+	if ((rc = lsm_mem_iter(r.mem, &kids[n])))
 		goto out;
-	rc = lsm_merge_iter(kids, n, &merged);
+	n++;
+	if (r.imm) {
+		if ((rc = lsm_mem_iter(r.imm, &kids[n])))
+			goto out;
+		n++;
+	}
+	if ((rc = lsm_version_iters(r.v, db->tcache, kids, &n)))
+		goto out;
+	rc = lsm_user_iter_merge(kids, n, r.seq, iter_done, sizeof(*ctx),
+				 (void **)&ctx, out);
 	n = 0; /* taken, even on error */
 	if (rc)
 		goto out;
 	ctx->db = db;
 	ctx->v = r.v;
 	lsm_version_ref(r.v);
-	/* ctx is the iterator's from here; on failure we drop it ourselves. */
-	if ((rc = lsm_user_iter(merged, r.seq, iter_done, ctx, out)))
-		iter_done(ctx);
-	ctx = NULL;
 out:
 	for (int i = 0; i < n; i++)
 		kids[i]->ops->destroy(kids[i]);
-	free(kids);
-	free(ctx);
+	if (kids != stack_kids)
+		free(kids);
 	refs_drop(db, &r);
 	return rc;
 }

@@ -390,6 +390,11 @@ int lsm_sst_get(lsm_sst *t, const uint8_t *ik, size_t iklen, bool *found,
 		int *kind, struct lsm_buf *val, uint64_t *bloom_skip);
 /* An iterator over the table; it holds a reference on t. */
 int lsm_sst_iter(lsm_sst *t, struct lsm_iiter **out);
+/* The same, placed in caller's memory mem (lsm_sst_iter_size() bytes,
+ * aligned as malloc's): no allocation; its destroy releases t and leaves
+ * mem to the caller, who may place another there. */
+size_t lsm_sst_iter_size(void);
+struct lsm_iiter *lsm_sst_iter_at(lsm_sst *t, void *mem);
 /* Reads and checks every block (scrub, fsck). */
 int lsm_sst_verify(lsm_sst *t);
 
@@ -425,6 +430,13 @@ int lsm_merge_iter(struct lsm_iiter **children, int n, struct lsm_iiter **out);
  * on_close is not called, so the caller releases its references itself. */
 int lsm_user_iter(struct lsm_iiter *internal, uint64_t seq,
 		  void (*on_close)(void *ctx), void *ctx, lsm_iter **out);
+/* lsm_user_iter(lsm_merge_iter(children, n)) in one allocation that also
+ * holds ctx_size bytes of the caller's context: *ctx points at them
+ * (zeroed; fill them before using the iterator) and on_close(*ctx) runs
+ * at lsm_iter_close, before they are freed.  Same failure contract. */
+int lsm_user_iter_merge(struct lsm_iiter **children, int n, uint64_t seq,
+			void (*on_close)(void *ctx), size_t ctx_size,
+			void **ctx, lsm_iter **out);
 
 /* ======================================================================
  * version.c — a version is the set of live tables per level; the version
@@ -524,12 +536,14 @@ uint64_t lsm_vset_manifest_num(struct lsm_vset *vs);
 int lsm_version_get(struct lsm_version *v, struct lsm_tcache *tc,
 		    const uint8_t *ik, size_t iklen, bool *found, int *kind,
 		    struct lsm_buf *val, uint64_t *bloom_skip);
-/* Appends to *arr (growing it, count in *n) one iterator per level-0
- * table and one concatenating iterator per non-empty deeper level.
- * Iterators hold references on the tables they read but borrow v's file
- * arrays: keep v referenced until they are destroyed. */
+/* Appends to arr (count in *n; room for lsm_version_iter_count(v) more)
+ * one iterator per level-0 table and one concatenating iterator per
+ * non-empty deeper level.  Iterators hold references on the tables they
+ * read but borrow v's file arrays: keep v referenced until they are
+ * destroyed.  On error none is appended. */
+int lsm_version_iter_count(const struct lsm_version *v);
 int lsm_version_iters(struct lsm_version *v, struct lsm_tcache *tc,
-		      struct lsm_iiter ***arr, int *n);
+		      struct lsm_iiter **arr, int *n);
 /* Does any file of level overlap user keys [smallest, largest]? */
 bool lsm_version_overlaps(struct lsm_version *v, int level,
 			  const uint8_t *smallest, size_t slen,

@@ -1481,6 +1481,13 @@ static void si_destroy(struct lsm_iiter *it)
 	free(si);
 }
 
+/* The destroy of an iterator placed by lsm_sst_iter_at: its memory is
+ * the caller's. */
+static void si_destroy_at(struct lsm_iiter *it)
+{
+	si_fini((struct sst_iter *)it);
+}
+
 static const struct lsm_iiter_ops sst_iter_ops = {
 	.valid = si_valid,
 	.first = si_first,
@@ -1492,6 +1499,19 @@ static const struct lsm_iiter_ops sst_iter_ops = {
 	.value = si_value,
 	.status = si_status,
 	.destroy = si_destroy,
+};
+
+static const struct lsm_iiter_ops sst_iter_at_ops = {
+	.valid = si_valid,
+	.first = si_first,
+	.last = si_last,
+	.seek = si_seek,
+	.next = si_next,
+	.prev = si_prev,
+	.key = si_key,
+	.value = si_value,
+	.status = si_status,
+	.destroy = si_destroy_at,
 };
 
 /* Sets up si over t (taking a new reference on t). */
@@ -1516,6 +1536,20 @@ int lsm_sst_iter(lsm_sst *t, struct lsm_iiter **out)
 	si_init(si, t);
 	*out = &si->base;
 	return LSM_OK;
+}
+
+size_t lsm_sst_iter_size(void)
+{
+	return sizeof(struct sst_iter);
+}
+
+struct lsm_iiter *lsm_sst_iter_at(lsm_sst *t, void *mem)
+{
+	struct sst_iter *si = mem;
+
+	si_init(si, t);
+	si->base.ops = &sst_iter_at_ops;
+	return &si->base;
 }
 
 /* ---- point lookups and verification ---------------------------------- */
