@@ -369,8 +369,14 @@ static bool uit_parse(lsm_iter *it, const uint8_t **uk, size_t *uklen,
 static bool uit_save(lsm_iter *it, struct lsm_buf *b, const void *p,
 		     size_t n)
 {
-	int rc = b == &it->skey ? uit_skey_room(it, n) : LSM_OK;
+	int rc;
 
+	if (n && n <= b->cap) { /* the common case: no calls */
+		memcpy(b->data, p, n);
+		b->len = n;
+		return true;
+	}
+	rc = b == &it->skey ? uit_skey_room(it, n) : LSM_OK;
 	if (!rc)
 		rc = lsm_buf_set(b, p, n);
 

@@ -402,18 +402,17 @@ int lsm_sst_verify(lsm_sst *t);
  * iter.c
  */
 /* lsm_ikey_cmp inlined, for the read path's inner loops (block seeks,
- * the merging iterator).  Both keys have their trailers. */
+ * the merging iterator).  Both keys have their trailers.  The user keys
+ * are compared eight bytes at a time (lsm_ukey_cmp), with no call. */
 static inline int lsm_ikey_cmp_inline(const uint8_t *a, size_t alen,
 				      const uint8_t *b, size_t blen)
 {
 	size_t au = alen - LSM_TRAILER, bu = blen - LSM_TRAILER;
-	int c = memcmp(a, b, au < bu ? au : bu);
+	int c = lsm_ukey_cmp(a, au, b, bu);
 	uint64_t ta, tb;
 
 	if (c)
 		return c;
-	if (au != bu)
-		return au < bu ? -1 : 1;
 	ta = lsm_get_u64le(a + au);
 	tb = lsm_get_u64le(b + bu);
 	return ta > tb ? -1 : ta < tb;

@@ -993,7 +993,15 @@ static void blk_parse_next(struct blk_iter *bi)
 		bi->err = LSM_ERR(LSM_ENOMEM, "out of memory");
 		return;
 	}
-	memcpy((bi->kheap ? bi->kheap : bi->kin) + shared, p, unshared);
+	if (!bi->kheap && unshared <= 32 && shared + 32 <= BLK_KEY_INLINE &&
+	    (size_t)(bi->data + bi->limit - p) >= 32) {
+		/* The common short key: a fixed-size copy (inlined, no call);
+		 * the bytes past the key land unused in kin. */
+		memcpy(bi->kin + shared, p, 32);
+	} else {
+		memcpy((bi->kheap ? bi->kheap : bi->kin) + shared, p,
+		       unshared);
+	}
 	bi->klen = shared + unshared;
 	bi->val = p + unshared;
 	bi->vlen = vlen;

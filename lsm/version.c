@@ -1480,8 +1480,10 @@ static int level_iter_new(struct lsm_tcache *tc, struct lsm_fmeta *const *files,
 	struct level_iter *li;
 
 	*out = NULL;
-	if (!(li = calloc(1, sizeof(*li) + lsm_sst_iter_size())))
+	/* The slot is not zeroed: lsm_sst_iter_at initialises it. */
+	if (!(li = malloc(sizeof(*li) + lsm_sst_iter_size())))
 		return LSM_ERR(LSM_ENOMEM, "out of memory (level iterator)");
+	memset(li, 0, sizeof(*li));
 	li->base.ops = &level_iter_ops;
 	li->tc = tc;
 	li->files = files;
