@@ -301,14 +301,14 @@ static int table_open(lsm_db *db, struct table_out *t, uint64_t num)
 	return lsm_sst_builder_create(db->env, path, &so, &t->b);
 }
 
+/* The largest key is the builder's last, taken at finish: no copy per
+ * entry. */
 static int table_add(struct table_out *t, const uint8_t *k, size_t klen,
 		     const uint8_t *v, size_t vlen)
 {
 	int rc;
 
 	if (!t->smallest.len && (rc = lsm_buf_set(&t->smallest, k, klen)))
-		return rc;
-	if ((rc = lsm_buf_set(&t->largest, k, klen)))
 		return rc;
 	return lsm_sst_builder_add(t->b, k, klen, v, vlen);
 }
@@ -320,11 +320,20 @@ static int table_finish(struct table_out *t, struct lsm_fmeta **f)
 	uint64_t size = 0;
 	int rc;
 
+	const uint8_t *last;
+	size_t llen;
+
 	*f = NULL;
 	if (!lsm_sst_builder_entries(t->b)) {
 		lsm_sst_builder_abandon(t->b);
 		t->b = NULL;
 		return LSM_OK;
+	}
+	last = lsm_sst_builder_last(t->b, &llen);
+	if ((rc = lsm_buf_set(&t->largest, last, llen))) {
+		lsm_sst_builder_abandon(t->b);
+		t->b = NULL;
+		return rc;
 	}
 	rc = lsm_sst_builder_finish(t->b, &size);
 	t->b = NULL;
@@ -351,15 +360,16 @@ static void table_out_free(struct table_out *t)
 static bool partition_changes(const lsm_db *db, const struct table_out *t,
 			      const uint8_t *ik, size_t iklen)
 {
-	size_t n = (size_t)db->opt.partition_prefix_len, a, b;
+	size_t n = (size_t)db->opt.partition_prefix_len, a = 0, b;
+	const uint8_t *last;
 
-	if (!n || !t->b || !t->largest.len)
+	if (!n || !t->b || !(last = lsm_sst_builder_last(t->b, &a)))
 		return false;
-	a = t->largest.len - LSM_TRAILER;
+	a -= LSM_TRAILER;
 	b = iklen - LSM_TRAILER;
 	a = a < n ? a : n;
 	b = b < n ? b : n;
-	return a != b || memcmp(t->largest.data, ik, a) != 0;
+	return a != b || memcmp(last, ik, a) != 0;
 }
 
 /* The tables a flush writes: their numbers stay in db->pending until the
@@ -563,8 +573,13 @@ static bool cstate_drop(struct cstate *s, const uint8_t *ik, size_t iklen)
 
 	if (!s->has_cur ||
 	    lsm_ukey_cmp(ik, ulen, s->cur_ukey.data, s->cur_ukey.len)) {
-		if (lsm_buf_set(&s->cur_ukey, ik, ulen))
+		if (s->cur_ukey.data && ulen <= s->cur_ukey.cap) {
+			/* Most keys: no calls. */
+			memcpy(s->cur_ukey.data, ik, ulen);
+			s->cur_ukey.len = ulen;
+		} else if (lsm_buf_set(&s->cur_ukey, ik, ulen)) {
 			return false; /* keeping an entry is always safe */
+		}
 		s->has_cur = true;
 		s->last_seq_for_key = UINT64_MAX;
 	}
@@ -1262,6 +1277,7 @@ struct iter_ctx {
 	struct lsm_version *v;
 };
 
+/* The iterator's on_close: ctx lives inside the iterator. */
 static void iter_done(void *arg)
 {
 	struct iter_ctx *c = arg;
@@ -1271,57 +1287,51 @@ static void iter_done(void *arg)
 		lsm_version_unref(c->v);
 		pthread_mutex_unlock(&c->db->mu);
 	}
-	free(c);
 }
 
-/* Appends a memtable iterator to the child array. */
-static int push_mem_iter(lsm_memtable *m, struct lsm_iiter ***arr, int *n)
-{
-	struct lsm_iiter **a = realloc(*arr, (*n + 1) * sizeof(*a));
-	int rc;
+/* Children up to this many live on the stack while the iterator is
+ * built (then lsm_user_iter_merge copies them). */
+#define ITER_KIDS_STACK 16
 
-	if (!a)
-		return LSM_ERR(LSM_ENOMEM, "out of memory");
-	*arr = a;
-	if ((rc = lsm_mem_iter(m, &a[*n])))
-		return rc;
-	(*n)++;
-	return LSM_OK;
-}
-
+/* Allocations: the user iterator (with its merging iterator and ctx),
+ * each memtable's and level-0 table's iterator, and each deeper level's. */
 int lsm_iter_open(lsm_db *db, const lsm_snapshot *snap, lsm_iter **out)
 {
 	struct read_refs r;
-	struct lsm_iiter **kids = NULL, *merged = NULL;
+	struct lsm_iiter *stack_kids[ITER_KIDS_STACK], **kids = stack_kids;
 	struct iter_ctx *ctx = NULL;
-	int n = 0, rc;
+	int n = 0, need, rc;
 
 	*out = NULL;
 	refs_take(db, snap, &r);
-	if (!(ctx = malloc(sizeof(*ctx)))) {
+	need = 2 + lsm_version_iter_count(r.v);
+	if (need > ITER_KIDS_STACK && !(kids = malloc(need * sizeof(*kids)))) {
 		rc = LSM_ERR(LSM_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = push_mem_iter(r.mem, &kids, &n)) ||
-	    (r.imm && (rc = push_mem_iter(r.imm, &kids, &n))) ||
-	    (rc = lsm_version_iters(r.v, db->tcache, &kids, &n)))
+	if ((rc = lsm_mem_iter(r.mem, &kids[n])))
 		goto out;
-	rc = lsm_merge_iter(kids, n, &merged);
+	n++;
+	if (r.imm) {
+		if ((rc = lsm_mem_iter(r.imm, &kids[n])))
+			goto out;
+		n++;
+	}
+	if ((rc = lsm_version_iters(r.v, db->tcache, kids, &n)))
+		goto out;
+	rc = lsm_user_iter_merge(kids, n, r.seq, iter_done, sizeof(*ctx),
+				 (void **)&ctx, out);
 	n = 0; /* taken, even on error */
 	if (rc)
 		goto out;
 	ctx->db = db;
 	ctx->v = r.v;
 	lsm_version_ref(r.v);
-	/* ctx is the iterator's from here; on failure we drop it ourselves. */
-	if ((rc = lsm_user_iter(merged, r.seq, iter_done, ctx, out)))
-		iter_done(ctx);
-	ctx = NULL;
 out:
 	for (int i = 0; i < n; i++)
 		kids[i]->ops->destroy(kids[i]);
-	free(kids);
-	free(ctx);
+	if (kids != stack_kids)
+		free(kids);
 	refs_drop(db, &r);
 	return rc;
 }

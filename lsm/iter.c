@@ -16,6 +16,7 @@
  * iterator whose on_close drops db.c's references.
  */
 #include <assert.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "lsm_int.h"
@@ -43,11 +44,20 @@ struct merge_kid {
 
 struct merge_iter {
 	struct lsm_iiter base;
-	struct merge_kid *kids; /* owned array of n */
+	struct merge_kid *kids; /* n, right after the struct (one block) */
 	int n;
 	struct merge_kid *cur;  /* one of kids, or NULL: not valid */
 	enum merge_dir dir;
+	bool embedded;          /* inside a user iterator's block: destroy
+				 * leaves the memory to it */
 };
+
+/* Bytes of a merging iterator over n children, kids included. */
+static size_t merge_size(int n)
+{
+	return sizeof(struct merge_iter) +
+	       (size_t)(n ? n : 1) * sizeof(struct merge_kid);
+}
 
 static struct merge_iter *merge_of(struct lsm_iiter *it)
 {
@@ -222,8 +232,8 @@ static void merge_destroy(struct lsm_iiter *it)
 		return;
 	for (int i = 0; i < mi->n; i++)
 		mi->kids[i].it->ops->destroy(mi->kids[i].it);
-	free(mi->kids);
-	free(mi);
+	if (!mi->embedded)
+		free(mi);
 }
 
 static const struct lsm_iiter_ops merge_ops = {
@@ -239,13 +249,28 @@ static const struct lsm_iiter_ops merge_ops = {
 	.destroy = merge_destroy,
 };
 
+/* Sets up a merging iterator in mem (merge_size(n) bytes) over the
+ * children, taken. */
+static struct merge_iter *merge_init(void *mem, struct lsm_iiter **children,
+				     int n)
+{
+	struct merge_iter *mi = mem;
+
+	memset(mi, 0, merge_size(n));
+	mi->kids = (struct merge_kid *)(mi + 1);
+	for (int i = 0; i < n; i++)
+		mi->kids[i].it = children[i];
+	mi->n = n;
+	mi->base.ops = &merge_ops;
+	return mi;
+}
+
 /* Takes the children: on success they belong to *out, on failure
  * (LSM_ENOMEM) they have been destroyed.  n == 1 returns the child
- * itself; n == 0 an iterator that is never valid. */
+ * itself; n == 0 an iterator that is never valid.  One allocation. */
 int lsm_merge_iter(struct lsm_iiter **children, int n, struct lsm_iiter **out)
 {
-	struct merge_iter *mi = NULL;
-	int rc = LSM_OK;
+	void *mem;
 
 	*out = NULL;
 	assert(n >= 0);
@@ -253,25 +278,12 @@ int lsm_merge_iter(struct lsm_iiter **children, int n, struct lsm_iiter **out)
 		*out = children[0];
 		return LSM_OK;
 	}
-	if (!(mi = calloc(1, sizeof(*mi))) ||
-	    !(mi->kids = calloc(n ? (size_t)n : 1, sizeof(*mi->kids)))) {
-		rc = LSM_ERR(LSM_ENOMEM, "out of memory (merging iterator)");
-		goto out;
-	}
-	for (int i = 0; i < n; i++)
-		mi->kids[i].it = children[i];
-	mi->n = n;
-	mi->base.ops = &merge_ops;
-	*out = &mi->base;
-	mi = NULL;
-out:
-	if (mi) {
-		free(mi->kids);
-		free(mi);
-	}
-	if (rc)
+	if (!(mem = malloc(merge_size(n)))) {
 		destroy_kids(children, n);
-	return rc;
+		return LSM_ERR(LSM_ENOMEM, "out of memory (merging iterator)");
+	}
+	*out = &merge_init(mem, children, n)->base;
+	return LSM_OK;
 }
 
 /* ======================================================================
@@ -290,6 +302,9 @@ out:
 enum uit_dir { UIT_FWD, UIT_REV };
 /* sval keeps its buffer between keys unless it is this much too big. */
 #define UIT_SVAL_SLACK (1024 * 1024)
+/* skey starts in the iterator itself (skey_in): no allocation for keys up
+ * to this long. */
+#define UIT_KEY_INLINE 128
 
 struct lsm_iter {
 	struct lsm_iiter *in; /* owned */
@@ -301,9 +316,28 @@ struct lsm_iter {
 	int status;
 	/* FWD: the user key being skipped (a scratch buffer otherwise);
 	 * REV: the user key shown. */
-	struct lsm_buf skey;
+	struct lsm_buf skey;  /* data: skey_in, or owned once it grew */
 	struct lsm_buf sval; /* REV: the value shown */
+	uint8_t skey_in[UIT_KEY_INLINE];
 };
+
+/* Makes skey hold at least n bytes (keeping its contents): a key longer
+ * than skey_in moves it to the heap. */
+static int uit_skey_room(lsm_iter *it, size_t n)
+{
+	uint8_t *p;
+
+	if (n <= it->skey.cap)
+		return LSM_OK;
+	if (it->skey.data != it->skey_in)
+		return lsm_buf_reserve(&it->skey, n - it->skey.len);
+	if (!(p = malloc(n)))
+		return LSM_ERR(LSM_ENOMEM, "out of memory (iterator key)");
+	memcpy(p, it->skey_in, it->skey.len);
+	it->skey.data = p;
+	it->skey.cap = n;
+	return LSM_OK;
+}
 
 /* Splits the internal iterator's current key; false (status set) if it is
  * malformed. */
@@ -335,7 +369,16 @@ static bool uit_parse(lsm_iter *it, const uint8_t **uk, size_t *uklen,
 static bool uit_save(lsm_iter *it, struct lsm_buf *b, const void *p,
 		     size_t n)
 {
-	int rc = lsm_buf_set(b, p, n);
+	int rc;
+
+	if (n && n <= b->cap) { /* the common case: no calls */
+		memcpy(b->data, p, n);
+		b->len = n;
+		return true;
+	}
+	rc = b == &it->skey ? uit_skey_room(it, n) : LSM_OK;
+	if (!rc)
+		rc = lsm_buf_set(b, p, n);
 
 	if (rc && !it->status)
 		it->status = rc;
@@ -440,22 +483,71 @@ static void uit_settle(lsm_iter *it)
 	}
 }
 
+static void uit_init(lsm_iter *it, struct lsm_iiter *internal, uint64_t seq,
+		     void (*on_close)(void *ctx), void *ctx)
+{
+	memset(it, 0, sizeof(*it));
+	it->in = internal;
+	it->seq = seq > LSM_SEQ_MAX ? LSM_SEQ_MAX : seq;
+	it->on_close = on_close;
+	it->ctx = ctx;
+	it->dir = UIT_FWD;
+	it->skey.data = it->skey_in;
+	it->skey.cap = sizeof(it->skey_in);
+}
+
 int lsm_user_iter(struct lsm_iiter *internal, uint64_t seq,
 		  void (*on_close)(void *ctx), void *ctx, lsm_iter **out)
 {
 	lsm_iter *it;
 
 	*out = NULL;
-	if (!(it = calloc(1, sizeof(*it)))) {
+	if (!(it = malloc(sizeof(*it)))) {
 		internal->ops->destroy(internal);
 		return LSM_ERR(LSM_ENOMEM, "out of memory (iterator)");
 	}
-	it->in = internal;
-	it->seq = seq > LSM_SEQ_MAX ? LSM_SEQ_MAX : seq;
-	it->on_close = on_close;
-	it->ctx = ctx;
-	it->dir = UIT_FWD;
+	uit_init(it, internal, seq, on_close, ctx);
 	*out = it;
+	return LSM_OK;
+}
+
+static size_t align_up(size_t n)
+{
+	size_t a = _Alignof(max_align_t);
+
+	return (n + a - 1) / a * a;
+}
+
+/* One block: the user iterator, its merging iterator and that one's
+ * children array, and the caller's context. */
+int lsm_user_iter_merge(struct lsm_iiter **children, int n, uint64_t seq,
+			void (*on_close)(void *ctx), size_t ctx_size,
+			void **ctx, lsm_iter **out)
+{
+	size_t merge_off = align_up(sizeof(lsm_iter));
+	size_t ctx_off = merge_off + (n == 1 ? 0 : align_up(merge_size(n)));
+	struct lsm_iiter *in;
+	uint8_t *mem;
+
+	*out = NULL;
+	*ctx = NULL;
+	assert(n >= 0);
+	if (!(mem = malloc(ctx_off + ctx_size))) {
+		destroy_kids(children, n);
+		return LSM_ERR(LSM_ENOMEM, "out of memory (iterator)");
+	}
+	if (n == 1) {
+		in = children[0];
+	} else {
+		struct merge_iter *mi = merge_init(mem + merge_off, children,
+						   n);
+		mi->embedded = true;
+		in = &mi->base;
+	}
+	*ctx = mem + ctx_off;
+	memset(*ctx, 0, ctx_size);
+	uit_init((lsm_iter *)mem, in, seq, on_close, *ctx);
+	*out = (lsm_iter *)mem;
 	return LSM_OK;
 }
 
@@ -466,7 +558,8 @@ void lsm_iter_close(lsm_iter *it)
 	it->in->ops->destroy(it->in);
 	if (it->on_close)
 		it->on_close(it->ctx);
-	lsm_buf_free(&it->skey);
+	if (it->skey.data != it->skey_in)
+		lsm_buf_free(&it->skey);
 	lsm_buf_free(&it->sval);
 	free(it);
 }
@@ -505,7 +598,8 @@ void lsm_iter_seek(lsm_iter *it, const void *key, size_t klen)
 	it->dir = UIT_FWD;
 	uit_clear(it);
 	/* skey holds the target only until find_next overwrites it */
-	if ((rc = lsm_ikey_make(&it->skey, key, klen, it->seq,
+	if ((rc = uit_skey_room(it, klen + LSM_TRAILER)) ||
+	    (rc = lsm_ikey_make(&it->skey, key, klen, it->seq,
 				LSM_KIND_VAL))) {
 		it->status = rc;
 		goto out;

@@ -369,6 +369,10 @@ int lsm_sst_builder_add(struct lsm_sst_builder *b, const uint8_t *ik,
 			size_t iklen, const uint8_t *val, size_t vlen);
 uint64_t lsm_sst_builder_entries(const struct lsm_sst_builder *b);
 uint64_t lsm_sst_builder_size(const struct lsm_sst_builder *b); /* so far */
+/* The last internal key added (NULL, *len 0 before the first), borrowed
+ * until the next add, finish or abandon. */
+const uint8_t *lsm_sst_builder_last(const struct lsm_sst_builder *b,
+				    size_t *len);
 /* Writes the filter, index and footer, syncs and closes the file, and
  * frees b (also on error).  *size: the file's size. */
 int lsm_sst_builder_finish(struct lsm_sst_builder *b, uint64_t *size);
@@ -388,6 +392,11 @@ int lsm_sst_get(lsm_sst *t, const uint8_t *ik, size_t iklen, bool *found,
 		int *kind, struct lsm_buf *val, uint64_t *bloom_skip);
 /* An iterator over the table; it holds a reference on t. */
 int lsm_sst_iter(lsm_sst *t, struct lsm_iiter **out);
+/* The same, placed in caller's memory mem (lsm_sst_iter_size() bytes,
+ * aligned as malloc's): no allocation; its destroy releases t and leaves
+ * mem to the caller, who may place another there. */
+size_t lsm_sst_iter_size(void);
+struct lsm_iiter *lsm_sst_iter_at(lsm_sst *t, void *mem);
 /* Reads and checks every block (scrub, fsck). */
 int lsm_sst_verify(lsm_sst *t);
 
@@ -395,18 +404,17 @@ int lsm_sst_verify(lsm_sst *t);
  * iter.c
  */
 /* lsm_ikey_cmp inlined, for the read path's inner loops (block seeks,
- * the merging iterator).  Both keys have their trailers. */
+ * the merging iterator).  Both keys have their trailers.  The user keys
+ * are compared eight bytes at a time (lsm_ukey_cmp), with no call. */
 static inline int lsm_ikey_cmp_inline(const uint8_t *a, size_t alen,
 				      const uint8_t *b, size_t blen)
 {
 	size_t au = alen - LSM_TRAILER, bu = blen - LSM_TRAILER;
-	int c = memcmp(a, b, au < bu ? au : bu);
+	int c = lsm_ukey_cmp(a, au, b, bu);
 	uint64_t ta, tb;
 
 	if (c)
 		return c;
-	if (au != bu)
-		return au < bu ? -1 : 1;
 	ta = lsm_get_u64le(a + au);
 	tb = lsm_get_u64le(b + bu);
 	return ta > tb ? -1 : ta < tb;
@@ -423,6 +431,13 @@ int lsm_merge_iter(struct lsm_iiter **children, int n, struct lsm_iiter **out);
  * on_close is not called, so the caller releases its references itself. */
 int lsm_user_iter(struct lsm_iiter *internal, uint64_t seq,
 		  void (*on_close)(void *ctx), void *ctx, lsm_iter **out);
+/* lsm_user_iter(lsm_merge_iter(children, n)) in one allocation that also
+ * holds ctx_size bytes of the caller's context: *ctx points at them
+ * (zeroed; fill them before using the iterator) and on_close(*ctx) runs
+ * at lsm_iter_close, before they are freed.  Same failure contract. */
+int lsm_user_iter_merge(struct lsm_iiter **children, int n, uint64_t seq,
+			void (*on_close)(void *ctx), size_t ctx_size,
+			void **ctx, lsm_iter **out);
 
 /* ======================================================================
  * version.c — a version is the set of live tables per level; the version
@@ -522,12 +537,14 @@ uint64_t lsm_vset_manifest_num(struct lsm_vset *vs);
 int lsm_version_get(struct lsm_version *v, struct lsm_tcache *tc,
 		    const uint8_t *ik, size_t iklen, bool *found, int *kind,
 		    struct lsm_buf *val, uint64_t *bloom_skip);
-/* Appends to *arr (growing it, count in *n) one iterator per level-0
- * table and one concatenating iterator per non-empty deeper level.
- * Iterators hold references on the tables they read but borrow v's file
- * arrays: keep v referenced until they are destroyed. */
+/* Appends to arr (count in *n; room for lsm_version_iter_count(v) more)
+ * one iterator per level-0 table and one concatenating iterator per
+ * non-empty deeper level.  Iterators hold references on the tables they
+ * read but borrow v's file arrays: keep v referenced until they are
+ * destroyed.  On error none is appended. */
+int lsm_version_iter_count(const struct lsm_version *v);
 int lsm_version_iters(struct lsm_version *v, struct lsm_tcache *tc,
-		      struct lsm_iiter ***arr, int *n);
+		      struct lsm_iiter **arr, int *n);
 /* Does any file of level overlap user keys [smallest, largest]? */
 bool lsm_version_overlaps(struct lsm_version *v, int level,
 			  const uint8_t *smallest, size_t slen,

@@ -149,17 +149,23 @@ static int bloom_k(int bits_per_key)
 	return k < 1 ? 1 : k > 30 ? 30 : k;
 }
 
-/* Builds the filter contents for n key hashes into out. */
+/* Builds the filter contents for n key hashes into out.  Positions are
+ * reduced in 32 bits (a filter has under 2^32 bits): cheaper than a
+ * 64-bit division, and measured faster here than stepping the position
+ * incrementally (whose wrap tests mispredict). */
 static int bloom_build(struct lsm_buf *out, const uint32_t *hashes, size_t n,
 		       int bits_per_key)
 {
 	size_t bits = n * (size_t)bits_per_key, bytes;
 	int k = bloom_k(bits_per_key), rc;
+	uint32_t m;
 
 	if (bits < 64)
 		bits = 64;
 	bytes = (bits + 7) / 8;
-	bits = bytes * 8;
+	if (bytes > UINT32_MAX / 8)
+		return LSM_ERR(LSM_EINVAL, "sst: bloom filter over 4 Gbit");
+	m = (uint32_t)(bytes * 8);
 	lsm_buf_clear(out);
 	if ((rc = lsm_buf_reserve(out, bytes + 1)))
 		return rc;
@@ -167,7 +173,7 @@ static int bloom_build(struct lsm_buf *out, const uint32_t *hashes, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		uint32_t h = hashes[i], delta = bloom_delta(h);
 		for (int j = 0; j < k; j++) {
-			uint32_t pos = (uint32_t)(h % bits);
+			uint32_t pos = h % m;
 			out->data[pos / 8] |= (uint8_t)(1u << (pos % 8));
 			h += delta;
 		}
@@ -195,7 +201,8 @@ static bool bloom_may_match(const uint8_t *f, size_t n, const uint8_t *ukey,
 	h = sst_hash(ukey, klen);
 	delta = bloom_delta(h);
 	for (int j = 0; j < k; j++) {
-		uint32_t pos = (uint32_t)(h % bits);
+		/* h mod bits is h itself when bits is 2^32 or more. */
+		uint32_t pos = bits > UINT32_MAX ? h : h % (uint32_t)bits;
 		if (!(f[pos / 8] & (1u << (pos % 8))))
 			return false;
 		h += delta;
@@ -208,7 +215,7 @@ static bool bloom_may_match(const uint8_t *f, size_t n, const uint8_t *ukey,
 /* Accumulates one block's contents.  Owned by the builder. */
 struct blk_builder {
 	struct lsm_buf buf;     /* entries so far */
-	struct lsm_buf last;    /* last key added */
+	struct lsm_buf last;    /* last key added (kept by blkb_reset) */
 	uint32_t *restarts;
 	size_t nrestarts, cap_restarts;
 	int counter;            /* entries since the last restart */
@@ -216,10 +223,10 @@ struct blk_builder {
 	size_t entries;
 };
 
+/* Starts a new block.  last stays: the builder's last key. */
 static void blkb_reset(struct blk_builder *bb)
 {
 	lsm_buf_clear(&bb->buf);
-	lsm_buf_clear(&bb->last);
 	bb->nrestarts = 0;
 	bb->counter = 0;
 	bb->entries = 0;
@@ -253,11 +260,43 @@ static size_t blkb_estimate(const struct blk_builder *bb)
 	return bb->buf.len + 4 * bb->nrestarts + 4;
 }
 
+/* Length of the common prefix of a[n] and b[n], eight bytes at a time. */
+static inline size_t common_prefix(const uint8_t *a, const uint8_t *b,
+				   size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, y;
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return i + (size_t)__builtin_ctzll(x ^ y) / 8;
+#else
+			return i + (size_t)__builtin_clzll(x ^ y) / 8;
+#endif
+		}
+	}
+	while (i < n && a[i] == b[i])
+		i++;
+	return i;
+}
+
+/* Makes room for n more bytes in b (the fast path inline). */
+static inline int buf_room(struct lsm_buf *b, size_t n)
+{
+	return b->cap - b->len >= n ? LSM_OK : lsm_buf_reserve(b, n);
+}
+
+/* Adds an entry: the header, the key's unshared bytes and the value are
+ * written straight into the block, and only the unshared bytes of the
+ * last key are replaced. */
 static int blkb_add(struct blk_builder *bb, const uint8_t *key, size_t klen,
 		    const uint8_t *val, size_t vlen)
 {
-	uint8_t hdr[30];
-	size_t shared = 0, h = 0;
+	size_t shared = 0, unshared;
+	uint8_t *p;
 	int rc;
 
 	if (bb->nrestarts == 0 || bb->counter >= bb->interval) {
@@ -267,19 +306,39 @@ static int blkb_add(struct blk_builder *bb, const uint8_t *key, size_t klen,
 			return rc;
 		bb->counter = 0;
 	} else {
-		size_t n = klen < bb->last.len ? klen : bb->last.len;
-		while (shared < n && key[shared] == bb->last.data[shared])
-			shared++;
+		shared = common_prefix(key, bb->last.data,
+				       klen < bb->last.len ? klen
+							   : bb->last.len);
 	}
-	h += lsm_varint_put(hdr + h, shared);
-	h += lsm_varint_put(hdr + h, klen - shared);
-	h += lsm_varint_put(hdr + h, vlen);
-	if ((rc = lsm_buf_reserve(&bb->buf, h + klen - shared + vlen)) ||
-	    (rc = lsm_buf_append(&bb->buf, hdr, h)) ||
-	    (rc = lsm_buf_append(&bb->buf, key + shared, klen - shared)) ||
-	    (rc = lsm_buf_append(&bb->buf, val, vlen)) ||
-	    (rc = lsm_buf_set(&bb->last, key, klen)))
+	unshared = klen - shared;
+	if ((rc = buf_room(&bb->buf, 30 + unshared + vlen)))
 		return rc;
+	if (klen > bb->last.cap) {
+		size_t keep = bb->last.len;
+		bb->last.len = 0;
+		rc = lsm_buf_reserve(&bb->last, klen);
+		bb->last.len = keep;
+		if (rc)
+			return rc;
+	}
+	p = bb->buf.data + bb->buf.len;
+	if ((shared | unshared | vlen) < 0x80) {
+		p[0] = (uint8_t)shared;
+		p[1] = (uint8_t)unshared;
+		p[2] = (uint8_t)vlen;
+		p += 3;
+	} else {
+		p += lsm_varint_put(p, shared);
+		p += lsm_varint_put(p, unshared);
+		p += lsm_varint_put(p, vlen);
+	}
+	memcpy(p, key + shared, unshared);
+	p += unshared;
+	if (vlen)
+		memcpy(p, val, vlen);
+	bb->buf.len = (size_t)(p + vlen - bb->buf.data);
+	memcpy(bb->last.data + shared, key + shared, unshared);
+	bb->last.len = klen;
 	bb->counter++;
 	bb->entries++;
 	return LSM_OK;
@@ -313,12 +372,12 @@ struct lsm_sst_builder {
 	lsm_file *f;
 	char *path;                 /* owned */
 	struct lsm_sst_opts o;
-	struct blk_builder data, index;
-	struct lsm_buf last_key;    /* last internal key added */
+	struct blk_builder data, index; /* data.last: last key added */
 	struct lsm_buf tmp;
+	struct lsm_buf out;         /* written, not yet appended to f */
 	uint32_t *hashes;           /* user-key hashes for the filter */
 	size_t nhashes, cap_hashes;
-	uint64_t off;               /* bytes appended to the file */
+	uint64_t off;               /* bytes written (appended or in out) */
 	uint64_t entries;
 	int err;                    /* latched first error */
 };
@@ -362,27 +421,64 @@ static void builder_free(struct lsm_sst_builder *b)
 {
 	blkb_free(&b->data);
 	blkb_free(&b->index);
-	lsm_buf_free(&b->last_key);
 	lsm_buf_free(&b->tmp);
+	lsm_buf_free(&b->out);
 	free(b->hashes);
 	free(b->path);
 	free(b);
 }
 
-/* Appends contents[n] and its trailer; *off gets where they start. */
+/* The builder's output goes to the file in pieces of about this size
+ * (LevelDB's WritableFile buffers 64 KiB): one append per 16 blocks of
+ * 4 KiB instead of two. */
+#define SST_OUT_BUF (64 * 1024)
+
+/* Appends what out holds to the file. */
+static int builder_out_flush(struct lsm_sst_builder *b)
+{
+	int rc;
+
+	if (!b->out.len)
+		return LSM_OK;
+	if ((rc = b->env->append(b->env, b->f, b->out.data, b->out.len)))
+		return rc;
+	lsm_buf_clear(&b->out);
+	return LSM_OK;
+}
+
+/* Writes p[n] at the end of the file (b->off), through out: a piece that
+ * would overflow it flushes it first, and one at least as large as the
+ * buffer goes to the file directly. */
+static int builder_out(struct lsm_sst_builder *b, const uint8_t *p, size_t n)
+{
+	int rc;
+
+	if (b->out.len + n > SST_OUT_BUF && (rc = builder_out_flush(b)))
+		return rc;
+	if (n >= SST_OUT_BUF) {
+		if ((rc = b->env->append(b->env, b->f, p, n)))
+			return rc;
+	} else if ((rc = lsm_buf_append(&b->out, p, n))) {
+		return rc;
+	}
+	b->off += n;
+	return LSM_OK;
+}
+
+/* Writes contents[n] and its trailer; *off gets where they start. */
 static int builder_write_block(struct lsm_sst_builder *b, const uint8_t *p,
 			       size_t n, uint64_t *off)
 {
 	uint8_t tr[LSM_SST_TRAILER];
+	uint64_t start = b->off;
 	int rc;
 
 	tr[0] = SST_BLOCK_PLAIN;
 	lsm_put_u32le(tr + 1, lsm_crc32c(lsm_crc32c(0, p, n), tr, 1));
-	if ((rc = b->env->append(b->env, b->f, p, n)) ||
-	    (rc = b->env->append(b->env, b->f, tr, sizeof(tr))))
+	if ((rc = builder_out(b, p, n)) ||
+	    (rc = builder_out(b, tr, sizeof(tr))))
 		return rc;
-	*off = b->off;
-	b->off += n + LSM_SST_TRAILER;
+	*off = start;
 	return LSM_OK;
 }
 
@@ -410,15 +506,10 @@ static int builder_flush_data(struct lsm_sst_builder *b)
 	return LSM_OK;
 }
 
+/* Notes the hash of ik's user key for the filter. */
 static int builder_add_hash(struct lsm_sst_builder *b, const uint8_t *ik,
 			    size_t iklen)
 {
-	size_t ulen = iklen - LSM_TRAILER;
-
-	/* Versions of one user key are adjacent: hash each user key once. */
-	if (b->entries > 0 && b->last_key.len - LSM_TRAILER == ulen &&
-	    memcmp(b->last_key.data, ik, ulen) == 0)
-		return LSM_OK;
 	if (b->nhashes == b->cap_hashes) {
 		size_t cap = b->cap_hashes ? b->cap_hashes * 2 : 1024;
 		uint32_t *h = realloc(b->hashes, cap * sizeof(*h));
@@ -427,14 +518,16 @@ static int builder_add_hash(struct lsm_sst_builder *b, const uint8_t *ik,
 		b->hashes = h;
 		b->cap_hashes = cap;
 	}
-	b->hashes[b->nhashes++] = sst_hash(ik, ulen);
+	b->hashes[b->nhashes++] = sst_hash(ik, iklen - LSM_TRAILER);
 	return LSM_OK;
 }
 
 int lsm_sst_builder_add(struct lsm_sst_builder *b, const uint8_t *ik,
 			size_t iklen, const uint8_t *val, size_t vlen)
 {
-	int rc;
+	const struct lsm_buf *last = &b->data.last;
+	bool same_ukey = false;
+	int rc, c;
 
 	if (b->err)
 		return b->err;
@@ -444,17 +537,25 @@ int lsm_sst_builder_add(struct lsm_sst_builder *b, const uint8_t *ik,
 			     b->path);
 		goto out;
 	}
-	if (b->entries > 0 &&
-	    lsm_ikey_cmp(ik, iklen, b->last_key.data, b->last_key.len) <= 0) {
-		rc = LSM_ERR(LSM_EINVAL, "%s: keys added out of order",
-			     b->path);
-		goto out;
+	if (b->entries > 0) {
+		/* One comparison checks the order and finds a new version
+		 * of the last user key (whose hash the filter has). */
+		c = lsm_ukey_cmp(ik, iklen - LSM_TRAILER, last->data,
+				 last->len - LSM_TRAILER);
+		same_ukey = c == 0;
+		if (same_ukey && lsm_ikey_trailer(ik, iklen) <
+				     lsm_ikey_trailer(last->data, last->len))
+			c = 1;
+		if (c <= 0) {
+			rc = LSM_ERR(LSM_EINVAL, "%s: keys added out of order",
+				     b->path);
+			goto out;
+		}
 	}
-	if (b->o.bloom_bits_per_key > 0 &&
+	if (b->o.bloom_bits_per_key > 0 && !same_ukey &&
 	    (rc = builder_add_hash(b, ik, iklen)))
 		goto out;
-	if ((rc = blkb_add(&b->data, ik, iklen, val, vlen)) ||
-	    (rc = lsm_buf_set(&b->last_key, ik, iklen)))
+	if ((rc = blkb_add(&b->data, ik, iklen, val, vlen)))
 		goto out;
 	b->entries++;
 	if (blkb_estimate(&b->data) >= b->o.block_size)
@@ -463,6 +564,13 @@ out:
 	if (rc)
 		b->err = rc;
 	return rc;
+}
+
+const uint8_t *lsm_sst_builder_last(const struct lsm_sst_builder *b,
+				    size_t *len)
+{
+	*len = b->entries ? b->data.last.len : 0;
+	return b->entries ? b->data.last.data : NULL;
 }
 
 uint64_t lsm_sst_builder_entries(const struct lsm_sst_builder *b)
@@ -512,9 +620,9 @@ static int builder_write_tail(struct lsm_sst_builder *b)
 		return rc;
 	footer_encode(foot, index_off, b->index.buf.len, filter_off,
 		      filter_size, b->entries);
-	if ((rc = b->env->append(b->env, b->f, foot, sizeof(foot))))
+	if ((rc = builder_out(b, foot, sizeof(foot))) ||
+	    (rc = builder_out_flush(b)))
 		return rc;
-	b->off += sizeof(foot);
 	return b->env->sync(b->env, b->f);
 }
 
@@ -885,7 +993,15 @@ static void blk_parse_next(struct blk_iter *bi)
 		bi->err = LSM_ERR(LSM_ENOMEM, "out of memory");
 		return;
 	}
-	memcpy((bi->kheap ? bi->kheap : bi->kin) + shared, p, unshared);
+	if (!bi->kheap && unshared <= 32 && shared + 32 <= BLK_KEY_INLINE &&
+	    (size_t)(bi->data + bi->limit - p) >= 32) {
+		/* The common short key: a fixed-size copy (inlined, no call);
+		 * the bytes past the key land unused in kin. */
+		memcpy(bi->kin + shared, p, 32);
+	} else {
+		memcpy((bi->kheap ? bi->kheap : bi->kin) + shared, p,
+		       unshared);
+	}
 	bi->klen = shared + unshared;
 	bi->val = p + unshared;
 	bi->vlen = vlen;
@@ -1373,6 +1489,13 @@ static void si_destroy(struct lsm_iiter *it)
 	free(si);
 }
 
+/* The destroy of an iterator placed by lsm_sst_iter_at: its memory is
+ * the caller's. */
+static void si_destroy_at(struct lsm_iiter *it)
+{
+	si_fini((struct sst_iter *)it);
+}
+
 static const struct lsm_iiter_ops sst_iter_ops = {
 	.valid = si_valid,
 	.first = si_first,
@@ -1384,6 +1507,19 @@ static const struct lsm_iiter_ops sst_iter_ops = {
 	.value = si_value,
 	.status = si_status,
 	.destroy = si_destroy,
+};
+
+static const struct lsm_iiter_ops sst_iter_at_ops = {
+	.valid = si_valid,
+	.first = si_first,
+	.last = si_last,
+	.seek = si_seek,
+	.next = si_next,
+	.prev = si_prev,
+	.key = si_key,
+	.value = si_value,
+	.status = si_status,
+	.destroy = si_destroy_at,
 };
 
 /* Sets up si over t (taking a new reference on t). */
@@ -1408,6 +1544,20 @@ int lsm_sst_iter(lsm_sst *t, struct lsm_iiter **out)
 	si_init(si, t);
 	*out = &si->base;
 	return LSM_OK;
+}
+
+size_t lsm_sst_iter_size(void)
+{
+	return sizeof(struct sst_iter);
+}
+
+struct lsm_iiter *lsm_sst_iter_at(lsm_sst *t, void *mem)
+{
+	struct sst_iter *si = mem;
+
+	si_init(si, t);
+	si->base.ops = &sst_iter_at_ops;
+	return &si->base;
 }
 
 /* ---- point lookups and verification ---------------------------------- */

@@ -82,6 +82,7 @@
  *   treat a failed apply as fatal for writes and delete no files after it.
  */
 #include <assert.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -1294,8 +1295,11 @@ struct level_iter {
 	struct lsm_fmeta *const *files; /* borrowed */
 	int nfiles;
 	int index;              /* the file cur reads; nfiles when none */
-	struct lsm_iiter *cur;  /* owned, or NULL */
+	struct lsm_iiter *cur;  /* placed in slot, or NULL */
 	int status;
+	/* lsm_sst_iter_size() bytes: each table's iterator in turn, so that
+	 * moving to another table allocates nothing. */
+	_Alignas(max_align_t) unsigned char slot[];
 };
 
 static int table_iter(struct lsm_tcache *tc, const struct lsm_fmeta *f,
@@ -1328,6 +1332,7 @@ static void li_close_cur(struct level_iter *li)
 /* Makes cur read files[index]; false if there is none or on error. */
 static bool li_open(struct level_iter *li, int index)
 {
+	lsm_sst *t = NULL;
 	int rc;
 
 	if (li->cur && li->index == index)
@@ -1335,10 +1340,13 @@ static bool li_open(struct level_iter *li, int index)
 	li_close_cur(li);
 	if (li->status || index < 0 || index >= li->nfiles)
 		return false;
-	if ((rc = table_iter(li->tc, li->files[index], &li->cur))) {
+	if ((rc = lsm_tcache_get(li->tc, li->files[index]->num,
+				 li->files[index]->size, &t))) {
 		li->status = rc;
 		return false;
 	}
+	li->cur = lsm_sst_iter_at(t, li->slot);
+	lsm_sst_unref(t); /* the iterator holds its own reference */
 	li->index = index;
 	return true;
 }
@@ -1472,8 +1480,10 @@ static int level_iter_new(struct lsm_tcache *tc, struct lsm_fmeta *const *files,
 	struct level_iter *li;
 
 	*out = NULL;
-	if (!(li = calloc(1, sizeof(*li))))
+	/* The slot is not zeroed: lsm_sst_iter_at initialises it. */
+	if (!(li = malloc(sizeof(*li) + lsm_sst_iter_size())))
 		return LSM_ERR(LSM_ENOMEM, "out of memory (level iterator)");
+	memset(li, 0, sizeof(*li));
 	li->base.ops = &level_iter_ops;
 	li->tc = tc;
 	li->files = files;
@@ -1485,35 +1495,37 @@ static int level_iter_new(struct lsm_tcache *tc, struct lsm_fmeta *const *files,
 
 /* On error, the iterators this call appended are destroyed and *n is as it
  * was; those the caller had are left alone. */
-int lsm_version_iters(struct lsm_version *v, struct lsm_tcache *tc,
-		      struct lsm_iiter ***arr, int *n)
+int lsm_version_iter_count(const struct lsm_version *v)
 {
-	struct lsm_iiter **a, *it = NULL;
-	int n0 = *n, need = v->nfiles[0], rc = LSM_OK;
+	int n = v->nfiles[0];
 
 	for (int l = 1; l < LSM_MAX_LEVELS; l++)
-		need += v->nfiles[l] > 0;
-	if (!need)
-		return LSM_OK;
-	if (!(a = realloc(*arr, (size_t)(n0 + need) * sizeof(*a))))
-		return LSM_ERR(LSM_ENOMEM, "out of memory (iterators)");
-	*arr = a;
+		n += v->nfiles[l] > 0;
+	return n;
+}
+
+int lsm_version_iters(struct lsm_version *v, struct lsm_tcache *tc,
+		      struct lsm_iiter **arr, int *n)
+{
+	struct lsm_iiter *it = NULL;
+	int n0 = *n, rc = LSM_OK;
+
 	for (int i = 0; i < v->nfiles[0]; i++) {
 		if ((rc = table_iter(tc, v->files[0][i], &it)))
 			goto out;
-		a[(*n)++] = it;
+		arr[(*n)++] = it;
 	}
 	for (int l = 1; l < LSM_MAX_LEVELS; l++) {
 		if (!v->nfiles[l])
 			continue;
 		if ((rc = level_iter_new(tc, v->files[l], v->nfiles[l], &it)))
 			goto out;
-		a[(*n)++] = it;
+		arr[(*n)++] = it;
 	}
 out:
 	if (rc) {
 		while (*n > n0) {
-			it = a[--*n];
+			it = arr[--*n];
 			it->ops->destroy(it);
 		}
 	}

@@ -415,7 +415,20 @@ static int view_seek(const struct ent **view, int nv, const char *key,
 	return i;
 }
 
-static void user_round(uint64_t *s, int nmem, int n, uint64_t seq)
+/* lsm_user_iter_merge's context: points at the test's close_ctx. */
+struct close_ptrs {
+	struct close_ctx *cc;
+};
+
+static void on_close_ptrs(void *arg)
+{
+	on_close(((struct close_ptrs *)arg)->cc);
+}
+
+/* one_block: lsm_user_iter_merge (the iterator, merging iterator and
+ * context in one allocation) instead of lsm_user_iter(lsm_merge_iter). */
+static void user_round(uint64_t *s, int nmem, int n, uint64_t seq,
+		       bool one_block)
 {
 	struct lsm_iiter *kids[8], *merged;
 	struct ent *e = rand_entries(s, n);
@@ -428,10 +441,24 @@ static void user_round(uint64_t *s, int nmem, int n, uint64_t seq)
 	build_kids(s, e, n, nmem, kids);
 	qsort(e, (size_t)n, sizeof(*e), ent_cmp);
 	nv = model_view(e, n, seq, view);
-	assert_int_equal(lsm_merge_iter(kids, nmem, &merged), LSM_OK);
-	merged = fake_new(merged, LSM_OK, &cc.internal_destroyed);
-	assert_int_equal(lsm_user_iter(merged, seq, on_close, &cc, &it),
-			 LSM_OK);
+	if (one_block) {
+		void *ctx = NULL;
+		/* Destroyed with the others, before on_close. */
+		kids[0] = fake_new(kids[0], LSM_OK, &cc.internal_destroyed);
+		assert_int_equal(lsm_user_iter_merge(kids, nmem, seq,
+						     on_close_ptrs,
+						     sizeof(struct close_ptrs),
+						     &ctx, &it),
+				 LSM_OK);
+		assert_null(((struct close_ptrs *)ctx)->cc); /* zeroed */
+		((struct close_ptrs *)ctx)->cc = &cc;
+	} else {
+		assert_int_equal(lsm_merge_iter(kids, nmem, &merged), LSM_OK);
+		merged = fake_new(merged, LSM_OK, &cc.internal_destroyed);
+		assert_int_equal(lsm_user_iter(merged, seq, on_close, &cc,
+					       &it),
+				 LSM_OK);
+	}
 
 	for (i = 0, lsm_iter_first(it); i < nv; i++, lsm_iter_next(it))
 		check_user_at(it, view, nv, i);
@@ -492,8 +519,104 @@ static void test_user_random(void **state)
 			       round == 1 ? LSM_SEQ_MAX :
 			       rnd(&s) % ((uint64_t)n + 1);
 
-		user_round(&s, 1 + (int)(rnd(&s) % 4), n, seq);
+		user_round(&s, 1 + (int)(rnd(&s) % 4), n, seq, round % 2);
 	}
+}
+
+/* Keys longer than the user iterator's inline key buffer (128 bytes):
+ * skipping versions, seeking and stepping back all keep them whole. */
+static void test_user_long_keys(void **state)
+{
+	lsm_memtable *m[3];
+	struct lsm_iiter *kids[3];
+	struct close_ctx cc = {0};
+	char key[400], want[400];
+	const void *k;
+	size_t klen;
+	void *ctx = NULL;
+	lsm_iter *it;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 3; i++)
+		assert_int_equal(lsm_mem_create(&m[i]), LSM_OK);
+	/* Key i: i + 1 bytes of 'k' (lengths 1..300), three versions each,
+	 * one per memtable; the newest of every third key a tombstone. */
+	for (i = 0; i < 300; i++) {
+		memset(key, 'k', (size_t)i + 1);
+		for (int v = 0; v < 3; v++) {
+			int kind = v == 2 && i % 3 == 0 ? LSM_KIND_DEL
+							: LSM_KIND_VAL;
+			assert_int_equal(lsm_mem_add(m[v], (uint64_t)(3 * i + v + 1),
+						     kind, key, (size_t)i + 1,
+						     "v", 1),
+					 LSM_OK);
+		}
+	}
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(lsm_mem_iter(m[i], &kids[i]), LSM_OK);
+		lsm_mem_unref(m[i]);
+	}
+	assert_int_equal(lsm_user_iter_merge(kids, 3, LSM_SEQ_MAX,
+					     on_close_ptrs,
+					     sizeof(struct close_ptrs), &ctx,
+					     &it),
+			 LSM_OK);
+	((struct close_ptrs *)ctx)->cc = &cc;
+	/* Forward: keys of lengths 2, 3, 5, 6, ... (every third deleted). */
+	i = 0;
+	for (lsm_iter_first(it); lsm_iter_valid(it); lsm_iter_next(it)) {
+		while (i % 3 == 0)
+			i++;
+		k = lsm_iter_key(it, &klen);
+		assert_int_equal(klen, (size_t)i + 1);
+		memset(want, 'k', klen);
+		assert_memory_equal(k, want, klen);
+		i++;
+	}
+	assert_int_equal(i, 300);
+	/* Backward, then a seek to a long key and steps both ways. */
+	i = 299;
+	for (lsm_iter_last(it); lsm_iter_valid(it); lsm_iter_prev(it)) {
+		while (i % 3 == 0)
+			i--;
+		k = lsm_iter_key(it, &klen);
+		assert_int_equal(klen, (size_t)i + 1);
+		i--;
+	}
+	assert_int_equal(lsm_iter_status(it), LSM_OK);
+	memset(key, 'k', 250);
+	lsm_iter_seek(it, key, 250); /* key 249 (length 250) is deleted */
+	k = lsm_iter_key(it, &klen);
+	assert_int_equal(klen, 251);
+	lsm_iter_prev(it);
+	k = lsm_iter_key(it, &klen);
+	assert_int_equal(klen, 249);
+	assert_memory_equal(k, key, klen);
+	lsm_iter_next(it);
+	lsm_iter_next(it);
+	k = lsm_iter_key(it, &klen);
+	assert_int_equal(klen, 252);
+	memset(want, 'k', klen);
+	assert_memory_equal(k, want, klen);
+	assert_int_equal(lsm_iter_status(it), LSM_OK);
+	lsm_iter_close(it);
+	assert_int_equal(cc.calls, 1);
+
+	/* No children: never valid; on_close still runs once. */
+	cc.calls = 0;
+	assert_int_equal(lsm_user_iter_merge(NULL, 0, LSM_SEQ_MAX,
+					     on_close_ptrs,
+					     sizeof(struct close_ptrs), &ctx,
+					     &it),
+			 LSM_OK);
+	((struct close_ptrs *)ctx)->cc = &cc;
+	lsm_iter_first(it);
+	assert_false(lsm_iter_valid(it));
+	lsm_iter_seek(it, key, 300);
+	assert_false(lsm_iter_valid(it));
+	lsm_iter_close(it);
+	assert_int_equal(cc.calls, 1);
 }
 
 /* Collects the user iterator's view as "k=v" joined by spaces. */
@@ -638,6 +761,7 @@ int main(void)
 		cmocka_unit_test(test_child_error),
 		cmocka_unit_test(test_user_versions),
 		cmocka_unit_test(test_user_random),
+		cmocka_unit_test(test_user_long_keys),
 		cmocka_unit_test(test_user_big_value),
 	};
 

@@ -43,7 +43,8 @@ enum map_mode { MAP_ON, MAP_NONE, MAP_FAIL };
 struct count_env {
 	lsm_env env;
 	enum map_mode mode;
-	atomic_int reads, maps, unmaps;
+	atomic_int reads, maps, unmaps, appends;
+	uint64_t appended; /* bytes */
 };
 
 static int cnt_read(lsm_env *env, lsm_file *f, uint64_t off, void *buf,
@@ -53,6 +54,15 @@ static int cnt_read(lsm_env *env, lsm_file *f, uint64_t off, void *buf,
 
 	atomic_fetch_add(&ce->reads, 1);
 	return lsm_env_posix()->read(lsm_env_posix(), f, off, buf, n, nread);
+}
+
+static int cnt_append(lsm_env *env, lsm_file *f, const void *buf, size_t n)
+{
+	struct count_env *ce = (struct count_env *)env;
+
+	atomic_fetch_add(&ce->appends, 1);
+	ce->appended += n;
+	return lsm_env_posix()->append(lsm_env_posix(), f, buf, n);
 }
 
 static int cnt_map(lsm_env *env, lsm_file *f, uint64_t size,
@@ -80,12 +90,15 @@ static void count_env_init(struct count_env *ce, enum map_mode mode)
 {
 	ce->env = *lsm_env_posix();
 	ce->env.read = cnt_read;
+	ce->env.append = cnt_append;
 	ce->env.map = mode == MAP_NONE ? NULL : cnt_map;
 	ce->env.unmap = mode == MAP_NONE ? NULL : cnt_unmap;
 	ce->mode = mode;
 	atomic_init(&ce->reads, 0);
 	atomic_init(&ce->maps, 0);
 	atomic_init(&ce->unmaps, 0);
+	atomic_init(&ce->appends, 0);
+	ce->appended = 0;
 }
 
 /* ---- temp dirs and raw file access ---------------------------------- */
@@ -1040,6 +1053,159 @@ static void test_empty_and_misuse(void **state)
 	lsm_buf_free(&val);
 }
 
+/* The builder buffers its output: a table of many 4 KiB blocks goes to
+ * the file in pieces of about 64 KiB (not two appends per block), the
+ * size it reports covers what it buffered, a value larger than the buffer
+ * goes through, and finish writes everything. */
+static void test_builder_buffers_output(void **state)
+{
+	struct fixture *fx = *state;
+	struct lsm_sst_opts o = {4096, 16, 10};
+	struct lsm_sst_builder *b;
+	struct lsm_buf ik = {0}, val = {0};
+	uint8_t *big = malloc(200000), v[100];
+	uint64_t size = 0, last = 0;
+	bool found = false;
+	int kind = -1;
+	lsm_sst *t;
+
+	assert_int_equal(lsm_sst_builder_create(fx->env, fx->path, &o, &b),
+			 LSM_OK);
+	memset(v, 'v', sizeof(v));
+	for (int i = 0; i < 20000; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "key%08d", i);
+		lsm_ikey_make(&ik, k, strlen(k), 1, LSM_KIND_VAL);
+		if (i == 10000) {
+			for (size_t j = 0; j < 200000; j++)
+				big[j] = (uint8_t)(j * 13);
+			assert_int_equal(lsm_sst_builder_add(b, ik.data, ik.len,
+							     big, 200000),
+					 LSM_OK);
+		} else {
+			assert_int_equal(lsm_sst_builder_add(b, ik.data, ik.len,
+							     v, sizeof(v)),
+					 LSM_OK);
+		}
+		/* Reported size: never behind what reached the file, and
+		 * growing with every entry. */
+		assert_true(lsm_sst_builder_size(b) >= fx->ce.appended);
+		assert_true(lsm_sst_builder_size(b) > last);
+		last = lsm_sst_builder_size(b);
+	}
+	assert_int_equal(lsm_sst_builder_finish(b, &size), LSM_OK);
+	assert_int_equal(size, file_size(fx->path));
+	assert_int_equal(fx->ce.appended, size);
+	/* About 2.6 MB of 4 KiB blocks: 2 appends per block would be ~1300;
+	 * 64 KiB pieces make ~40 (plus the large value's own). */
+	assert_true(atomic_load(&fx->ce.appends) < 60);
+
+	assert_int_equal(lsm_sst_open(fx->env, fx->path, 7, size, NULL, &t),
+			 LSM_OK);
+	assert_int_equal(lsm_sst_verify(t), LSM_OK);
+	lsm_ikey_make(&ik, "key00010000", 11, 1, LSM_KIND_VAL);
+	assert_int_equal(lsm_sst_get(t, ik.data, ik.len, &found, &kind, &val,
+				     NULL),
+			 LSM_OK);
+	assert_true(found);
+	assert_int_equal(val.len, 200000);
+	assert_memory_equal(val.data, big, 200000);
+	lsm_ikey_make(&ik, "key00019999", 11, 1, LSM_KIND_VAL);
+	assert_int_equal(lsm_sst_get(t, ik.data, ik.len, &found, &kind, &val,
+				     NULL),
+			 LSM_OK);
+	assert_true(found);
+	assert_int_equal(val.len, sizeof(v));
+	lsm_sst_unref(t);
+	lsm_buf_free(&ik);
+	lsm_buf_free(&val);
+	free(big);
+}
+
+/* The test's own reading of the filter format (the essay in sst.c):
+ * MurmurHash3 x86_32 with the seed, probes (h + j * delta) mod 2^32 mod m
+ * with delta = fmix32(h + 0x9e3779b9). */
+static uint32_t t_rotl(uint32_t x, int r)
+{
+	return (x << r) | (x >> (32 - r));
+}
+
+static uint32_t t_fmix(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	return h ^ (h >> 16);
+}
+
+static uint32_t t_murmur(const uint8_t *p, size_t n)
+{
+	uint32_t h = 0xbc9f1d34u, k;
+	size_t i;
+
+	for (i = 0; i + 4 <= n; i += 4) {
+		k = lsm_get_u32le(p + i) * 0xcc9e2d51u;
+		h ^= t_rotl(k, 15) * 0x1b873593u;
+		h = t_rotl(h, 13) * 5 + 0xe6546b64u;
+	}
+	k = 0;
+	for (size_t j = n - i; j > 0; j--)
+		k ^= (uint32_t)p[i + j - 1] << (8 * (j - 1));
+	if (n - i)
+		h ^= t_rotl(k * 0xcc9e2d51u, 15) * 0x1b873593u;
+	return t_fmix(h ^ (uint32_t)n);
+}
+
+/* The filter block the builder writes holds exactly the bits of the
+ * essay's formula (probe positions computed with 64-bit arithmetic
+ * here, one modulo per probe), for several table sizes. */
+static void test_bloom_bits_match_format(void **state)
+{
+	struct fixture *fx = *state;
+	static const size_t counts[] = {1, 7, 1000, 30011};
+
+	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		size_t n, nuniq = 0;
+		struct ent *e = model_make(counts[c], &n);
+		uint64_t size, foff, fsize, m;
+		uint8_t foot[56], *f, *want;
+		int k = (int)(10 * 0.69);
+
+		build(fx, e, n, 4096, 10, &size);
+		file_rw(fx->path, size - 56, foot, 56, false);
+		foff = lsm_get_u64le(foot + 16);
+		fsize = lsm_get_u64le(foot + 24);
+		for (size_t i = 0; i < n; i++)
+			if (i == 0 || e[i].iklen != e[i - 1].iklen ||
+			    memcmp(e[i].ik, e[i - 1].ik, e[i].iklen - 8))
+				nuniq++;
+		m = nuniq * 10 < 64 ? 64 : (nuniq * 10 + 7) / 8 * 8;
+		assert_int_equal(fsize, m / 8 + 1);
+		f = malloc(fsize);
+		want = calloc(1, fsize);
+		file_rw(fx->path, foff, f, fsize, false);
+		for (size_t i = 0; i < n; i++) {
+			uint32_t h, delta;
+			if (i > 0 && e[i].iklen == e[i - 1].iklen &&
+			    !memcmp(e[i].ik, e[i - 1].ik, e[i].iklen - 8))
+				continue;
+			h = t_murmur(e[i].ik, e[i].iklen - 8);
+			delta = t_fmix(h + 0x9e3779b9u);
+			for (int j = 0; j < k; j++) {
+				uint64_t pos = (uint32_t)(h + (uint32_t)j * delta) %
+					       m;
+				want[pos / 8] |= (uint8_t)(1u << (pos % 8));
+			}
+		}
+		want[fsize - 1] = (uint8_t)k;
+		assert_memory_equal(f, want, fsize);
+		free(f);
+		free(want);
+		free(e);
+	}
+}
+
 int main(void)
 {
 	const char *s = getenv("LSM_SEED");
@@ -1067,6 +1233,10 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_and_misuse, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_builder_buffers_output,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bloom_bits_match_format,
+						setup, teardown),
 	};
 
 	if (s)

@@ -1389,7 +1389,9 @@ static void test_level_iter(void **state)
 		n = gen(kv, t * 40, t * 40 + 30, 1, 7, LSM_KIND_VAL, "v");
 		db_table(&d, 1, kv, n);
 	}
-	assert_int_equal(lsm_version_iters(lsm_vset_current(d.vs), d.tc, &its,
+	assert_int_equal(lsm_version_iter_count(lsm_vset_current(d.vs)), 1);
+	its = calloc(1, sizeof(*its));
+	assert_int_equal(lsm_version_iters(lsm_vset_current(d.vs), d.tc, its,
 					   &nits), LSM_OK);
 	assert_int_equal(nits, 1);
 	it = its[0];
@@ -1453,11 +1455,17 @@ static void test_version_iters_and_compaction_iter(void **state)
 	}
 	/* One iterator per level-0 table plus one per deeper level, added
 	 * behind what the array held. */
-	its = calloc(1, sizeof(*its));
-	nits = 0;
-	assert_int_equal(lsm_version_iters(lsm_vset_current(d.vs), d.tc, &its,
+	assert_int_equal(lsm_version_iter_count(lsm_vset_current(d.vs)),
+			 4 + 2);
+	its = calloc(1 + 4 + 2, sizeof(*its));
+	its[0] = NULL; /* a slot the caller holds: left alone */
+	nits = 1;
+	assert_int_equal(lsm_version_iters(lsm_vset_current(d.vs), d.tc, its,
 					   &nits), LSM_OK);
-	assert_int_equal(nits, 4 + 2);
+	assert_int_equal(nits, 1 + 4 + 2);
+	assert_null(its[0]);
+	nits--;
+	memmove(its, its + 1, (size_t)nits * sizeof(*its));
 	assert_int_equal(lsm_merge_iter(its, nits, &it), LSM_OK);
 	check_walk(it, d.all, d.nall);
 	it->ops->destroy(it);
