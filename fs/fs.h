@@ -56,6 +56,12 @@
 #define FS_CHUNK_MAX (4u * 1024 * 1024)
 #define FS_ROOT_INO 1            /* FUSE_ROOT_ID */
 #define FS_INO_RESERVE 1024      /* inode numbers reserved per superblock write */
+/* The store's memory when mounted (scripts/bench.sh reads these two lines
+ * for its memory budget): the memtable size (-o write_buffer= overrides;
+ * up to two memtables are in memory, one filling and one being flushed)
+ * and the block cache. */
+#define FS_WRITE_BUFFER_DEFAULT (4u << 20)
+#define FS_BLOCK_CACHE_DEFAULT (8u << 20)
 
 /* Durability modes (-o sync=). */
 enum fs_sync_mode {
@@ -150,7 +156,7 @@ int fs_errno(int lsm_rc);
  */
 struct fs_config {
 	const char *store;        /* directory of the store (absolute path) */
-	size_t write_buffer_size; /* store memtable, 0 = store default */
+	size_t write_buffer_size; /* store memtable, 0 = FS_WRITE_BUFFER_DEFAULT */
 	uint32_t chunk_size;      /* at creation, 0 = FS_CHUNK_DEFAULT */
 	enum fs_sync_mode sync;
 	bool ro;

@@ -311,8 +311,9 @@ static int open_store(struct fs *fs, bool fresh, char *msg, size_t msglen)
 
 	lsm_options_init(&opt);
 	opt.create_if_missing = fresh;
-	if (fs->cfg.write_buffer_size)
-		opt.write_buffer_size = fs->cfg.write_buffer_size;
+	opt.write_buffer_size = fs->cfg.write_buffer_size ?
+				fs->cfg.write_buffer_size : FS_WRITE_BUFFER_DEFAULT;
+	opt.block_cache_size = FS_BLOCK_CACHE_DEFAULT;
 	opt.sync_writes = fs->cfg.sync == FS_SYNC_ALWAYS;
 	opt.salvage = fs->cfg.salvage;
 	opt.env = fs->cfg.env;
