@@ -59,8 +59,12 @@
 /* The store's memory when mounted (scripts/bench.sh reads these two lines
  * for its memory budget): the memtable size (-o write_buffer= overrides;
  * up to two memtables are in memory, one filling and one being flushed)
- * and the block cache. */
-#define FS_WRITE_BUFFER_DEFAULT (4u << 20)
+ * and the block cache.  A large memtable means few flushes, few level-0
+ * tables and long runs of chunks per table; the default shrinks on a
+ * small disk or machine (super.c: default_write_buffer), never below
+ * FS_WRITE_BUFFER_MIN. */
+#define FS_WRITE_BUFFER_DEFAULT (64u << 20)
+#define FS_WRITE_BUFFER_MIN (4u << 20)
 #define FS_BLOCK_CACHE_DEFAULT (8u << 20)
 
 /* Durability modes (-o sync=). */
@@ -156,7 +160,7 @@ int fs_errno(int lsm_rc);
  */
 struct fs_config {
 	const char *store;        /* directory of the store (absolute path) */
-	size_t write_buffer_size; /* store memtable, 0 = FS_WRITE_BUFFER_DEFAULT */
+	size_t write_buffer_size; /* store memtable, 0: super.c picks */
 	uint32_t chunk_size;      /* at creation, 0 = FS_CHUNK_DEFAULT */
 	enum fs_sync_mode sync;
 	bool ro;

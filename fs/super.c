@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -304,6 +305,26 @@ static void fs_free(struct fs *fs)
 	free(fs);
 }
 
+/*
+ * The memtable size when none is given: FS_WRITE_BUFFER_DEFAULT, but at
+ * most 1/16 of the size of the disk holding the store (the store keeps
+ * free space for several memtables' flushes: lsm_options.reserve_bytes)
+ * and 1/32 of the machine's memory (two memtables may be in memory),
+ * never below FS_WRITE_BUFFER_MIN.
+ */
+static size_t default_write_buffer(const char *store)
+{
+	uint64_t wb = FS_WRITE_BUFFER_DEFAULT;
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	struct statvfs d;
+
+	if (!statvfs(store, &d) && (uint64_t)d.f_blocks * d.f_frsize / 16 < wb)
+		wb = (uint64_t)d.f_blocks * d.f_frsize / 16;
+	if (pages > 0 && psize > 0 && (uint64_t)pages * (uint64_t)psize / 32 < wb)
+		wb = (uint64_t)pages * (uint64_t)psize / 32;
+	return wb < FS_WRITE_BUFFER_MIN ? FS_WRITE_BUFFER_MIN : (size_t)wb;
+}
+
 static int open_store(struct fs *fs, bool fresh, char *msg, size_t msglen)
 {
 	struct lsm_options opt;
@@ -312,7 +333,8 @@ static int open_store(struct fs *fs, bool fresh, char *msg, size_t msglen)
 	lsm_options_init(&opt);
 	opt.create_if_missing = fresh;
 	opt.write_buffer_size = fs->cfg.write_buffer_size ?
-				fs->cfg.write_buffer_size : FS_WRITE_BUFFER_DEFAULT;
+				fs->cfg.write_buffer_size :
+				default_write_buffer(fs->cfg.store);
 	opt.block_cache_size = FS_BLOCK_CACHE_DEFAULT;
 	opt.sync_writes = fs->cfg.sync == FS_SYNC_ALWAYS;
 	opt.salvage = fs->cfg.salvage;
