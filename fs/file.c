@@ -81,19 +81,31 @@ static int chunk_get(struct fs *fs, uint64_t ino, uint64_t idx, void **val,
 	return 0;
 }
 
-/* Reads chunk idx into data (chunk_size bytes, zero past *len). */
-static int chunk_read(struct fs *fs, uint64_t ino, uint64_t idx, uint8_t *data,
-		      uint32_t *len)
+/* Chunk idx in *data: chunk_size bytes, owned (free()), zero past *len.
+ * A full chunk is the store's value buffer itself, not a copy. */
+static int chunk_load(struct fs *fs, uint64_t ino, uint64_t idx,
+		      uint8_t **data, uint32_t *len)
 {
-	void *val;
-	int rc = chunk_get(fs, ino, idx, &val, len);
+	void *val = NULL;
+	uint8_t *d;
+	int rc;
 
-	if (rc)
+	*data = NULL;
+	if ((rc = chunk_get(fs, ino, idx, &val, len)))
 		return rc;
+	if (*len == fs->chunk_size) {
+		*data = val;
+		return 0;
+	}
+	if (!(d = malloc(fs->chunk_size))) {
+		free(val);
+		return ENOMEM;
+	}
 	if (*len)
-		memcpy(data, val, *len);
+		memcpy(d, val, *len);
 	free(val);
-	memset(data + *len, 0, fs->chunk_size - *len);
+	memset(d + *len, 0, fs->chunk_size - *len);
+	*data = d;
 	return 0;
 }
 
@@ -118,15 +130,11 @@ static int wb_get(struct fs *fs, struct fs_inode *ip, uint64_t idx,
 		ip->wb = nv;
 		ip->capwb = cap;
 	}
-	if (!(c.data = malloc(fs->chunk_size)))
-		return ENOMEM;
 	if (idx * fs->chunk_size < ip->a.size) {
-		if ((rc = chunk_read(fs, ip->ino, idx, c.data, &c.len))) {
-			free(c.data);
+		if ((rc = chunk_load(fs, ip->ino, idx, &c.data, &c.len)))
 			return rc;
-		}
-	} else {
-		memset(c.data, 0, fs->chunk_size);
+	} else if (!(c.data = calloc(1, fs->chunk_size))) {
+		return ENOMEM;
 	}
 	c.oldlen = c.len;
 	memmove(ip->wb + pos + 1, ip->wb + pos, (ip->nwb - pos) * sizeof(c));
@@ -148,7 +156,7 @@ static int wb_flush(struct fs *fs, struct fs_inode *ip, uint64_t keep_idx)
 
 	if (!ip->nwb || (ip->nwb == 1 && ip->wb[0].idx == keep_idx))
 		return 0;
-	if ((rc = fs_errno(lsm_batch_create(&b))))
+	if ((rc = fs_batch_get(fs, &b)))
 		return rc;
 	for (uint32_t i = 0; i < ip->nwb; i++) {
 		struct fs_chunkbuf *c = &ip->wb[i];
@@ -179,7 +187,7 @@ static int wb_flush(struct fs *fs, struct fs_inode *ip, uint64_t keep_idx)
 	}
 	ip->nwb = kept;
 out:
-	lsm_batch_destroy(b);
+	fs_batch_put(fs, b);
 	return rc;
 }
 
@@ -267,7 +275,7 @@ static int write_whole(struct fs *fs, struct fs_inode *ip, uint64_t idx,
 	lsm_batch *b = NULL;
 	int rc;
 
-	if ((rc = fs_errno(lsm_batch_create(&b))))
+	if ((rc = fs_batch_get(fs, &b)))
 		return rc;
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t pos = wb_search(ip, idx + i), old;
@@ -291,7 +299,7 @@ static int write_whole(struct fs *fs, struct fs_inode *ip, uint64_t idx,
 	ip->a = a;
 	wb_drop(ip, idx, n);
 out:
-	lsm_batch_destroy(b);
+	fs_batch_put(fs, b);
 	return rc;
 }
 
@@ -423,7 +431,7 @@ static int trunc_data(struct fs *fs, struct fs_inode *ip, uint64_t newsize,
 	uint64_t first = newsize / cs + (newsize % cs ? 1 : 0);
 	lsm_batch *del = NULL;
 	lsm_iter *it = NULL;
-	uint8_t *data = NULL;
+	void *data = NULL;
 	uint32_t len;
 	int rc;
 
@@ -452,11 +460,7 @@ static int trunc_data(struct fs *fs, struct fs_inode *ip, uint64_t newsize,
 	if (lsm_batch_count(del) && (rc = fs_commit_freeing(fs, del)))
 		goto out;
 	if (newsize % cs) {
-		if (!(data = malloc(cs))) {
-			rc = ENOMEM;
-			goto out;
-		}
-		if ((rc = chunk_read(fs, ip->ino, newsize / cs, data, &len)))
+		if ((rc = chunk_get(fs, ip->ino, newsize / cs, &data, &len)))
 			goto out;
 		if (len > newsize % cs) {
 			uint32_t keep = (uint32_t)(newsize % cs);

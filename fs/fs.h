@@ -23,7 +23,7 @@
  * mount.  fs/ includes only "lsm.h" of the store.
  *
  * Locks: several fs_inode.mu are taken in ascending inode-number order;
- * fs->table_mu and fs->ino_mu are leaves (nothing is locked while they
+ * fs->table_mu, fs->ino_mu and fs->batch_mu are leaves (nothing is locked while they
  * are held, so taking them with inode locks held cannot deadlock); a
  * directory handle's mu is taken before inode locks.  No store call is
  * made under fs->table_mu (fs->ino_mu covers one superblock put per
@@ -171,6 +171,9 @@ struct fs_config {
 
 struct fs_inode;
 
+/* Cleared batches kept for the data path (fs_batch_get). */
+#define FS_BATCH_POOL 2
+
 struct fs {
 	lsm_db *db;
 	struct fs_config cfg;    /* const after fs_open; cfg.store owned */
@@ -182,6 +185,10 @@ struct fs {
 	pthread_mutex_t ino_mu;  /* guards next_ino, ino_limit */
 	uint64_t next_ino;
 	uint64_t ino_limit;      /* next_ino < ino_limit is reserved on disk */
+
+	pthread_mutex_t batch_mu; /* guards the pool of data batches */
+	lsm_batch *batches[FS_BATCH_POOL];
+	int nbatches;
 
 	pthread_mutex_t table_mu; /* guards the table below, every
 				     fs_inode.hnext/nlookup/refs */
@@ -217,6 +224,12 @@ int fs_sync(struct fs *fs);
 /* lsm_write of b with fs->wflags, mapped to an errno. */
 int fs_commit(struct fs *fs, lsm_batch *b);
 int fs_commit_freeing(struct fs *fs, lsm_batch *b);
+/* An empty batch for the data path, owned until fs_batch_put: from a
+ * pool of FS_BATCH_POOL, so that its buffer has grown already (a new
+ * batch grows by doubling, copying its contents each time). */
+int fs_batch_get(struct fs *fs, lsm_batch **out);
+/* Gives b back (NULL is fine): cleared into the pool, or destroyed. */
+void fs_batch_put(struct fs *fs, lsm_batch *b);
 
 /* ======================================================================
  * inode.c

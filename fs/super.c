@@ -34,6 +34,30 @@ int fs_commit_freeing(struct fs *fs, lsm_batch *b)
 	return fs_errno(lsm_write(fs->db, b, fs->wflags | LSM_RESERVE));
 }
 
+int fs_batch_get(struct fs *fs, lsm_batch **out)
+{
+	*out = NULL;
+	pthread_mutex_lock(&fs->batch_mu);
+	if (fs->nbatches)
+		*out = fs->batches[--fs->nbatches];
+	pthread_mutex_unlock(&fs->batch_mu);
+	return *out ? 0 : fs_errno(lsm_batch_create(out));
+}
+
+void fs_batch_put(struct fs *fs, lsm_batch *b)
+{
+	if (!b)
+		return;
+	lsm_batch_clear(b);
+	pthread_mutex_lock(&fs->batch_mu);
+	if (fs->nbatches < FS_BATCH_POOL) {
+		fs->batches[fs->nbatches++] = b;
+		b = NULL;
+	}
+	pthread_mutex_unlock(&fs->batch_mu);
+	lsm_batch_destroy(b);
+}
+
 int fs_sync(struct fs *fs)
 {
 	if (fs->cfg.sync == FS_SYNC_NONE)
@@ -281,6 +305,7 @@ static struct fs *fs_alloc(const struct fs_config *cfg)
 		return NULL;
 	}
 	pthread_mutex_init(&fs->ino_mu, NULL);
+	pthread_mutex_init(&fs->batch_mu, NULL);
 	pthread_mutex_init(&fs->table_mu, NULL);
 	fs->wflags = cfg->sync == FS_SYNC_ALWAYS ? LSM_SYNC : 0;
 	return fs;
@@ -299,7 +324,10 @@ static void fs_free(struct fs *fs)
 		}
 	}
 	free(fs->buckets);
+	for (int i = 0; i < fs->nbatches; i++)
+		lsm_batch_destroy(fs->batches[i]);
 	pthread_mutex_destroy(&fs->ino_mu);
+	pthread_mutex_destroy(&fs->batch_mu);
 	pthread_mutex_destroy(&fs->table_mu);
 	free((char *)fs->cfg.store);
 	free(fs);
