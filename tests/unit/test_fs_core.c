@@ -477,6 +477,9 @@ static void test_whole_chunk_writes(void **state)
 	memcpy(model, w, 3 * cs);
 	assert_int_equal(ip->nwb, 0);
 	assert_int_equal(stored_sum(fs, ino), 3 * cs);
+	/* its batch went back to the pool, cleared, for the next write */
+	assert_int_equal(fs->nbatches, 1);
+	assert_int_equal(lsm_batch_count(fs->batches[0]), 0);
 	assert_int_equal(ip->a.stored, 3 * cs);
 	assert_int_equal(getattr(fs, ino).st_size, (off_t)(3 * cs));
 	/* a buffered piece of chunk 1, then a whole write over chunk 1 */
