@@ -3,15 +3,20 @@
  * the rest of setattr, fallocate, lseek, fsync.
  *
  * Data lives in chunks of fs->chunk_size bytes under "C" ino idx (see
- * schema.c).  Writes land in the inode's write buffer, a short sorted
- * array of whole chunks (ip->wb, guarded by ip->mu): a chunk is read from
- * the store once when a write first touches it, then written pieces are
- * copied in.  When more than fs->wbuf_chunks chunks are dirty, all but
- * the chunk still being filled go to the store in one batch together with
- * the inode record (size, mtime, stored bytes), so a sequential copy
- * writes each chunk once.  flush, fsync, release, truncation, lseek and a
- * read touching a buffered chunk write the whole buffer out first.
- * ip->a.size and mtime include buffered data, so getattr is right.
+ * schema.c).  The part of a write that covers whole chunks, aligned, goes
+ * straight from the caller's buffer (FUSE's) into one store batch with
+ * the inode record: a large sequential write copies each byte once here.
+ * The rest (the partial chunks at either end) lands in the inode's write
+ * buffer, a short sorted array of whole chunks (ip->wb, guarded by
+ * ip->mu): a chunk is read from the store once when a write first touches
+ * it, then written pieces are copied in; a whole-chunk write replaces a
+ * buffered copy of its chunk.  When more than fs->wbuf_chunks chunks are
+ * dirty, all but the chunk still being filled go to the store in one
+ * batch together with the inode record (size, mtime, stored bytes), so a
+ * sequential copy in small pieces writes each chunk once.  flush, fsync,
+ * release, truncation, lseek and a read touching a buffered chunk write
+ * the whole buffer out first.  ip->a.size and mtime include buffered
+ * data, so getattr is right.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,31 +54,59 @@ static uint32_t wb_search(const struct fs_inode *ip, uint64_t idx)
 	return lo;
 }
 
-/* Reads chunk idx into data (chunk_size bytes, zero past *len). */
-static int chunk_read(struct fs *fs, uint64_t ino, uint64_t idx, uint8_t *data,
-		      uint32_t *len)
+/* The stored value of chunk idx: *val owned (free()), NULL with *len 0
+ * for a hole. */
+static int chunk_get(struct fs *fs, uint64_t ino, uint64_t idx, void **val,
+		     uint32_t *len)
 {
 	uint8_t k[FS_KEY_MAX];
-	void *val = NULL;
 	size_t vlen = 0;
 	int rc;
 
+	*val = NULL;
 	*len = 0;
-	rc = lsm_get(fs->db, NULL, k, fs_key_chunk(k, ino, idx), &val, &vlen);
-	if (rc == LSM_ENOTFOUND) {
-		rc = 0;
-	} else if (rc) {
-		rc = fs_errno(rc);
-	} else if (vlen > fs->chunk_size) {
+	rc = lsm_get(fs->db, NULL, k, fs_key_chunk(k, ino, idx), val, &vlen);
+	if (rc == LSM_ENOTFOUND)
+		return 0;
+	if (!rc && vlen > fs->chunk_size)
 		rc = EIO;
-	} else {
-		memcpy(data, val, vlen);
-		*len = (uint32_t)vlen;
+	else if (rc)
+		rc = fs_errno(rc);
+	if (rc) {
+		free(*val);
+		*val = NULL;
+		return rc;
 	}
+	*len = (uint32_t)vlen;
+	return 0;
+}
+
+/* Chunk idx in *data: chunk_size bytes, owned (free()), zero past *len.
+ * A full chunk is the store's value buffer itself, not a copy. */
+static int chunk_load(struct fs *fs, uint64_t ino, uint64_t idx,
+		      uint8_t **data, uint32_t *len)
+{
+	void *val = NULL;
+	uint8_t *d;
+	int rc;
+
+	*data = NULL;
+	if ((rc = chunk_get(fs, ino, idx, &val, len)))
+		return rc;
+	if (*len == fs->chunk_size) {
+		*data = val;
+		return 0;
+	}
+	if (!(d = malloc(fs->chunk_size))) {
+		free(val);
+		return ENOMEM;
+	}
+	if (*len)
+		memcpy(d, val, *len);
 	free(val);
-	if (!rc)
-		memset(data + *len, 0, fs->chunk_size - *len);
-	return rc;
+	memset(d + *len, 0, fs->chunk_size - *len);
+	*data = d;
+	return 0;
 }
 
 /* ip->mu held.  The buffered chunk idx, read from the store if new. */
@@ -97,15 +130,11 @@ static int wb_get(struct fs *fs, struct fs_inode *ip, uint64_t idx,
 		ip->wb = nv;
 		ip->capwb = cap;
 	}
-	if (!(c.data = malloc(fs->chunk_size)))
-		return ENOMEM;
 	if (idx * fs->chunk_size < ip->a.size) {
-		if ((rc = chunk_read(fs, ip->ino, idx, c.data, &c.len))) {
-			free(c.data);
+		if ((rc = chunk_load(fs, ip->ino, idx, &c.data, &c.len)))
 			return rc;
-		}
-	} else {
-		memset(c.data, 0, fs->chunk_size);
+	} else if (!(c.data = calloc(1, fs->chunk_size))) {
+		return ENOMEM;
 	}
 	c.oldlen = c.len;
 	memmove(ip->wb + pos + 1, ip->wb + pos, (ip->nwb - pos) * sizeof(c));
@@ -127,7 +156,7 @@ static int wb_flush(struct fs *fs, struct fs_inode *ip, uint64_t keep_idx)
 
 	if (!ip->nwb || (ip->nwb == 1 && ip->wb[0].idx == keep_idx))
 		return 0;
-	if ((rc = fs_errno(lsm_batch_create(&b))))
+	if ((rc = fs_batch_get(fs, &b)))
 		return rc;
 	for (uint32_t i = 0; i < ip->nwb; i++) {
 		struct fs_chunkbuf *c = &ip->wb[i];
@@ -158,7 +187,7 @@ static int wb_flush(struct fs *fs, struct fs_inode *ip, uint64_t keep_idx)
 	}
 	ip->nwb = kept;
 out:
-	lsm_batch_destroy(b);
+	fs_batch_put(fs, b);
 	return rc;
 }
 
@@ -187,12 +216,120 @@ static void kill_suid(struct fs_attr *a)
 		a->mode &= ~(uint32_t)S_ISGID;
 }
 
+/* What a write does to the attributes: mtime and ctime now (sec, nsec)
+ * and, for a writer other than root, no set-user-ID. */
+static void write_touch(struct fs_attr *a, bool killpriv, int64_t sec,
+			uint32_t nsec)
+{
+	if (killpriv)
+		kill_suid(a);
+	a->mtime = a->ctime = sec;
+	a->mtime_ns = a->ctime_ns = nsec;
+}
+
+/* ip->mu held, chunk idx not buffered.  The length of its stored value
+ * (0: a hole).  Nothing is stored at or past the size, so appending
+ * costs no lookup. */
+static int chunk_stored_len(struct fs *fs, struct fs_inode *ip, uint64_t idx,
+			    uint32_t *len)
+{
+	void *val = NULL;
+	int rc;
+
+	*len = 0;
+	if (idx * fs->chunk_size >= ip->a.size)
+		return 0;
+	rc = chunk_get(fs, ip->ino, idx, &val, len);
+	free(val);
+	return rc;
+}
+
+/* ip->mu held.  Drops the buffered copies of chunks [idx, idx + n). */
+static void wb_drop(struct fs_inode *ip, uint64_t idx, uint32_t n)
+{
+	uint32_t lo = wb_search(ip, idx), hi = wb_search(ip, idx + n);
+
+	if (lo == hi)
+		return;
+	for (uint32_t i = lo; i < hi; i++)
+		free(ip->wb[i].data);
+	memmove(ip->wb + lo, ip->wb + hi, (ip->nwb - hi) * sizeof(*ip->wb));
+	ip->nwb -= hi - lo;
+}
+
+/*
+ * ip->mu held.  Stores the n whole chunks from chunk idx on straight from
+ * buf (n * chunk_size bytes), with the inode record, in one batch; the
+ * attributes get the write's times (write_touch), the size and the
+ * stored bytes.  A buffered copy of any of these chunks is superseded and
+ * dropped.  On error nothing changed.
+ */
+static int write_whole(struct fs *fs, struct fs_inode *ip, uint64_t idx,
+		       uint32_t n, const uint8_t *buf, bool killpriv,
+		       int64_t sec, uint32_t nsec)
+{
+	const uint32_t cs = fs->chunk_size;
+	uint8_t k[FS_KEY_MAX];
+	struct fs_attr a = ip->a;
+	uint64_t end = (idx + n) * cs;
+	lsm_batch *b = NULL;
+	int rc;
+
+	if ((rc = fs_batch_get(fs, &b)))
+		return rc;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t pos = wb_search(ip, idx + i), old;
+
+		if (pos < ip->nwb && ip->wb[pos].idx == idx + i)
+			old = ip->wb[pos].oldlen;
+		else if ((rc = chunk_stored_len(fs, ip, idx + i, &old)))
+			goto out;
+		a.stored += cs;
+		a.stored -= old < a.stored ? old : a.stored;
+		rc = fs_errno(lsm_batch_put(b, k, fs_key_chunk(k, ip->ino, idx + i),
+					    buf + (size_t)i * cs, cs));
+		if (rc)
+			goto out;
+	}
+	write_touch(&a, killpriv, sec, nsec);
+	if (end > a.size)
+		a.size = end;
+	if ((rc = fs_inode_put_rec(b, &a, ip)) || (rc = fs_commit(fs, b)))
+		goto out;
+	ip->a = a;
+	wb_drop(ip, idx, n);
+out:
+	fs_batch_put(fs, b);
+	return rc;
+}
+
+/* ip->mu held.  Copies the n bytes at buf into the buffered chunk of
+ * pos (n does not cross the chunk's end). */
+static int write_buffered(struct fs *fs, struct fs_inode *ip, uint64_t pos,
+			  const uint8_t *buf, uint32_t n)
+{
+	uint32_t coff = (uint32_t)(pos % fs->chunk_size);
+	struct fs_chunkbuf *c;
+	int rc;
+
+	if ((rc = wb_get(fs, ip, pos / fs->chunk_size, &c)))
+		return rc;
+	memcpy(c->data + coff, buf, n);
+	if (coff + n > c->len)
+		c->len = coff + n;
+	if (pos + n > ip->a.size)
+		ip->a.size = pos + n;
+	return 0;
+}
+
 int fs_file_write(struct fs *fs, struct fs_inode *ip, uint64_t off,
 		  const uint8_t *buf, size_t size, bool killpriv,
 		  size_t *nwritten)
 {
 	const uint32_t cs = fs->chunk_size;
 	size_t done = 0;
+	int64_t sec;
+	uint32_t nsec;
 	int rc = 0;
 
 	*nwritten = 0;
@@ -200,28 +337,32 @@ int fs_file_write(struct fs *fs, struct fs_inode *ip, uint64_t off,
 		return EFBIG;
 	if (size == 0)
 		return 0;
+	fs_now(&sec, &nsec);
 	pthread_mutex_lock(&ip->mu);
 	while (done < size) {
-		uint64_t pos = off + done, idx = pos / cs;
+		uint64_t pos = off + done;
 		uint32_t coff = (uint32_t)(pos % cs);
-		size_t n = cs - coff < size - done ? cs - coff : size - done;
-		struct fs_chunkbuf *c;
+		size_t left = size - done;
 
-		if ((rc = wb_get(fs, ip, idx, &c)))
-			break;
-		memcpy(c->data + coff, buf + done, n);
-		if (coff + n > c->len)
-			c->len = (uint32_t)(coff + n);
-		done += n;
-		if (pos + n > ip->a.size)
-			ip->a.size = pos + n;
+		if (coff == 0 && left >= cs) {
+			/* Whole chunks: no copy into the buffer. */
+			uint32_t n = left / cs < fs->wbuf_chunks ?
+					     (uint32_t)(left / cs) : fs->wbuf_chunks;
+
+			if ((rc = write_whole(fs, ip, pos / cs, n, buf + done,
+					      killpriv, sec, nsec)))
+				break;
+			done += (size_t)n * cs;
+		} else {
+			uint32_t n = cs - coff < left ? cs - coff : (uint32_t)left;
+
+			if ((rc = write_buffered(fs, ip, pos, buf + done, n)))
+				break;
+			done += n;
+		}
 	}
 	if (done) {
-		if (killpriv)
-			kill_suid(&ip->a);
-		fs_now(&ip->a.mtime, &ip->a.mtime_ns);
-		ip->a.ctime = ip->a.mtime;
-		ip->a.ctime_ns = ip->a.mtime_ns;
+		write_touch(&ip->a, killpriv, sec, nsec);
 		rc = 0;
 	}
 	if (!rc && ip->nwb > fs->wbuf_chunks) {
@@ -240,7 +381,6 @@ int fs_file_read(struct fs *fs, struct fs_inode *ip, uint64_t off,
 {
 	const uint32_t cs = fs->chunk_size;
 	uint64_t end, pos;
-	uint8_t *tmp = NULL;
 	int rc = 0;
 
 	*nread = 0;
@@ -258,22 +398,25 @@ int fs_file_read(struct fs *fs, struct fs_inode *ip, uint64_t off,
 	pthread_mutex_unlock(&ip->mu);
 	if (rc)
 		return rc;
-	if (!(tmp = malloc(cs)))
-		return ENOMEM;
 	for (pos = off; pos < end;) {
-		uint64_t idx = pos / cs;
-		uint32_t coff = (uint32_t)(pos % cs), len;
-		uint64_t n = cs - coff < end - pos ? cs - coff : end - pos;
+		uint32_t coff = (uint32_t)(pos % cs), len, have;
+		uint32_t n = cs - coff < end - pos ? cs - coff : (uint32_t)(end - pos);
+		void *val;
 
-		if ((rc = chunk_read(fs, ip->ino, idx, tmp, &len)))
-			goto out;
-		memcpy(buf + (pos - off), tmp + coff, n);
+		/* Straight from the store's value into the reply. */
+		if ((rc = chunk_get(fs, ip->ino, pos / cs, &val, &len)))
+			return rc;
+		have = len > coff ? len - coff : 0;
+		if (have > n)
+			have = n;
+		if (have)
+			memcpy(buf + (pos - off), (uint8_t *)val + coff, have);
+		memset(buf + (pos - off) + have, 0, n - have);
+		free(val);
 		pos += n;
 	}
 	*nread = (size_t)(end - off);
-out:
-	free(tmp);
-	return rc;
+	return 0;
 }
 
 /* ip->mu held, buffer empty.  Deletes the data past newsize: chunks
@@ -288,7 +431,7 @@ static int trunc_data(struct fs *fs, struct fs_inode *ip, uint64_t newsize,
 	uint64_t first = newsize / cs + (newsize % cs ? 1 : 0);
 	lsm_batch *del = NULL;
 	lsm_iter *it = NULL;
-	uint8_t *data = NULL;
+	void *data = NULL;
 	uint32_t len;
 	int rc;
 
@@ -317,11 +460,7 @@ static int trunc_data(struct fs *fs, struct fs_inode *ip, uint64_t newsize,
 	if (lsm_batch_count(del) && (rc = fs_commit_freeing(fs, del)))
 		goto out;
 	if (newsize % cs) {
-		if (!(data = malloc(cs))) {
-			rc = ENOMEM;
-			goto out;
-		}
-		if ((rc = chunk_read(fs, ip->ino, newsize / cs, data, &len)))
+		if ((rc = chunk_get(fs, ip->ino, newsize / cs, &data, &len)))
 			goto out;
 		if (len > newsize % cs) {
 			uint32_t keep = (uint32_t)(newsize % cs);

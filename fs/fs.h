@@ -23,7 +23,7 @@
  * mount.  fs/ includes only "lsm.h" of the store.
  *
  * Locks: several fs_inode.mu are taken in ascending inode-number order;
- * fs->table_mu and fs->ino_mu are leaves (nothing is locked while they
+ * fs->table_mu, fs->ino_mu and fs->batch_mu are leaves (nothing is locked while they
  * are held, so taking them with inode locks held cannot deadlock); a
  * directory handle's mu is taken before inode locks.  No store call is
  * made under fs->table_mu (fs->ino_mu covers one superblock put per
@@ -56,6 +56,16 @@
 #define FS_CHUNK_MAX (4u * 1024 * 1024)
 #define FS_ROOT_INO 1            /* FUSE_ROOT_ID */
 #define FS_INO_RESERVE 1024      /* inode numbers reserved per superblock write */
+/* The store's memory when mounted (scripts/bench.sh reads these two lines
+ * for its memory budget): the memtable size (-o write_buffer= overrides;
+ * up to two memtables are in memory, one filling and one being flushed)
+ * and the block cache.  A large memtable means few flushes, few level-0
+ * tables and long runs of chunks per table; the default shrinks on a
+ * small disk or machine (super.c: default_write_buffer), never below
+ * FS_WRITE_BUFFER_MIN. */
+#define FS_WRITE_BUFFER_DEFAULT (64u << 20)
+#define FS_WRITE_BUFFER_MIN (4u << 20)
+#define FS_BLOCK_CACHE_DEFAULT (8u << 20)
 
 /* Durability modes (-o sync=). */
 enum fs_sync_mode {
@@ -150,7 +160,7 @@ int fs_errno(int lsm_rc);
  */
 struct fs_config {
 	const char *store;        /* directory of the store (absolute path) */
-	size_t write_buffer_size; /* store memtable, 0 = store default */
+	size_t write_buffer_size; /* store memtable, 0: super.c picks */
 	uint32_t chunk_size;      /* at creation, 0 = FS_CHUNK_DEFAULT */
 	enum fs_sync_mode sync;
 	bool ro;
@@ -163,6 +173,9 @@ struct fs_inode;
 struct fs_workq;
 struct fuse_session;
 
+/* Cleared batches kept for the data path (fs_batch_get). */
+#define FS_BATCH_POOL 2
+
 struct fs {
 	lsm_db *db;
 	struct fs_config cfg;    /* const after fs_open; cfg.store owned */
@@ -174,6 +187,10 @@ struct fs {
 	pthread_mutex_t ino_mu;  /* guards next_ino, ino_limit */
 	uint64_t next_ino;
 	uint64_t ino_limit;      /* next_ino < ino_limit is reserved on disk */
+
+	pthread_mutex_t batch_mu; /* guards the pool of data batches */
+	lsm_batch *batches[FS_BATCH_POOL];
+	int nbatches;
 
 	pthread_mutex_t table_mu; /* guards the table below, every
 				     fs_inode.hnext/nlookup/refs */
@@ -214,6 +231,12 @@ int fs_sync(struct fs *fs);
 /* lsm_write of b with fs->wflags, mapped to an errno. */
 int fs_commit(struct fs *fs, lsm_batch *b);
 int fs_commit_freeing(struct fs *fs, lsm_batch *b);
+/* An empty batch for the data path, owned until fs_batch_put: from a
+ * pool of FS_BATCH_POOL, so that its buffer has grown already (a new
+ * batch grows by doubling, copying its contents each time). */
+int fs_batch_get(struct fs *fs, lsm_batch **out);
+/* Gives b back (NULL is fine): cleared into the pool, or destroyed. */
+void fs_batch_put(struct fs *fs, lsm_batch *b);
 
 /* ======================================================================
  * inode.c

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,7 +157,8 @@ static void usage(FILE *f)
 "  -d                     debug output (implies -f)\n"
 "  -h, --help             this help\n"
 "  -V, --version          print the version\n"
-"  -o write_buffer=SIZE   memtable size of the store (default 4M)\n"
+"  -o write_buffer=SIZE   memtable size of the store (default 64M, less\n"
+"                         on a disk under 1G or a machine under 2G)\n"
 "  -o chunk_size=SIZE     data chunk size, only when creating (default 64K)\n"
 "  -o sync=MODE           none: fsync does not sync the store;\n"
 "                         fsync: fsync syncs it (default);\n"
@@ -491,6 +493,12 @@ int main(int argc, char **argv)
 	}
 	if (!o.foreground)
 		ready_fd = daemon_start();
+	/* One malloc arena: a memtable is allocated by whichever FUSE
+	 * thread leads the store's write queue and freed by the flush
+	 * thread, and per-thread arenas would each keep a memtable's worth
+	 * of freed memory (a 4 GiB copy peaked at 285 MiB of RSS with them,
+	 * 139 MiB without). */
+	mallopt(M_ARENA_MAX, 1);
 	if (fs_faultmode_start(&cfg)) { /* tests only; see faultmode.c */
 		daemon_ready(ready_fd, 1);
 		goto out;

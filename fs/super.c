@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -31,6 +32,30 @@ int fs_commit(struct fs *fs, lsm_batch *b)
 int fs_commit_freeing(struct fs *fs, lsm_batch *b)
 {
 	return fs_errno(lsm_write(fs->db, b, fs->wflags | LSM_RESERVE));
+}
+
+int fs_batch_get(struct fs *fs, lsm_batch **out)
+{
+	*out = NULL;
+	pthread_mutex_lock(&fs->batch_mu);
+	if (fs->nbatches)
+		*out = fs->batches[--fs->nbatches];
+	pthread_mutex_unlock(&fs->batch_mu);
+	return *out ? 0 : fs_errno(lsm_batch_create(out));
+}
+
+void fs_batch_put(struct fs *fs, lsm_batch *b)
+{
+	if (!b)
+		return;
+	lsm_batch_clear(b);
+	pthread_mutex_lock(&fs->batch_mu);
+	if (fs->nbatches < FS_BATCH_POOL) {
+		fs->batches[fs->nbatches++] = b;
+		b = NULL;
+	}
+	pthread_mutex_unlock(&fs->batch_mu);
+	lsm_batch_destroy(b);
 }
 
 int fs_sync(struct fs *fs)
@@ -280,6 +305,7 @@ static struct fs *fs_alloc(const struct fs_config *cfg)
 		return NULL;
 	}
 	pthread_mutex_init(&fs->ino_mu, NULL);
+	pthread_mutex_init(&fs->batch_mu, NULL);
 	pthread_mutex_init(&fs->table_mu, NULL);
 	fs->wflags = cfg->sync == FS_SYNC_ALWAYS ? LSM_SYNC : 0;
 	return fs;
@@ -298,10 +324,33 @@ static void fs_free(struct fs *fs)
 		}
 	}
 	free(fs->buckets);
+	for (int i = 0; i < fs->nbatches; i++)
+		lsm_batch_destroy(fs->batches[i]);
 	pthread_mutex_destroy(&fs->ino_mu);
+	pthread_mutex_destroy(&fs->batch_mu);
 	pthread_mutex_destroy(&fs->table_mu);
 	free((char *)fs->cfg.store);
 	free(fs);
+}
+
+/*
+ * The memtable size when none is given: FS_WRITE_BUFFER_DEFAULT, but at
+ * most 1/16 of the size of the disk holding the store (the store keeps
+ * free space for several memtables' flushes: lsm_options.reserve_bytes)
+ * and 1/32 of the machine's memory (two memtables may be in memory),
+ * never below FS_WRITE_BUFFER_MIN.
+ */
+static size_t default_write_buffer(const char *store)
+{
+	uint64_t wb = FS_WRITE_BUFFER_DEFAULT;
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	struct statvfs d;
+
+	if (!statvfs(store, &d) && (uint64_t)d.f_blocks * d.f_frsize / 16 < wb)
+		wb = (uint64_t)d.f_blocks * d.f_frsize / 16;
+	if (pages > 0 && psize > 0 && (uint64_t)pages * (uint64_t)psize / 32 < wb)
+		wb = (uint64_t)pages * (uint64_t)psize / 32;
+	return wb < FS_WRITE_BUFFER_MIN ? FS_WRITE_BUFFER_MIN : (size_t)wb;
 }
 
 static int open_store(struct fs *fs, bool fresh, char *msg, size_t msglen)
@@ -311,8 +360,10 @@ static int open_store(struct fs *fs, bool fresh, char *msg, size_t msglen)
 
 	lsm_options_init(&opt);
 	opt.create_if_missing = fresh;
-	if (fs->cfg.write_buffer_size)
-		opt.write_buffer_size = fs->cfg.write_buffer_size;
+	opt.write_buffer_size = fs->cfg.write_buffer_size ?
+				fs->cfg.write_buffer_size :
+				default_write_buffer(fs->cfg.store);
+	opt.block_cache_size = FS_BLOCK_CACHE_DEFAULT;
 	opt.sync_writes = fs->cfg.sync == FS_SYNC_ALWAYS;
 	opt.salvage = fs->cfg.salvage;
 	opt.env = fs->cfg.env;

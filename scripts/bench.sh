@@ -15,18 +15,25 @@
 #      (echo 3 > /proc/sys/vm/drop_caches) and the FUSE file systems remounted.
 #      It prints a table with each place's figure and lsmfs's speed ratio to the others
 #      (above 1: lsmfs is faster), the daemons' peak RSS (VmHWM) during the sequential
-#      write and the bytes each daemon wrote (/proc/PID/io write_bytes) per byte written.
+#      write and the bytes each daemon wrote (/proc/PID/io write_bytes) per byte written;
+#   4. memory: a copy (dd, 1 MiB blocks, fsync) of a 4 GiB file into each place while
+#      the daemon's VmRSS is sampled; prints its peak (VmHWM) beside lsmfs's budget:
+#      2 memtables (FS_WRITE_BUFFER_DEFAULT of fs/fs.h: the one filling and the one
+#      being flushed) + the block cache (FS_BLOCK_CACHE_DEFAULT) + 64 MiB.
 #
 # Options:
 #   --quick          small sizes for a fast check (128 MiB, 32 MiB for 3 s, 2,000 files,
-#                    /usr/include/linux, kvbench -n 100000 -r 1)
+#                    /usr/include/linux, a 512 MiB copy, kvbench -n 100000 -r 1)
+#   --only LIST      only these file system workloads (comma-separated names as for
+#                    --perf, and bigcopy; a workload's dependency runs too)
 #   --kv-only, --fs-only
 #   --rounds N       rounds of the file system workloads (median is shown; default 1)
 #   --dir DIR        scratch directory on the disk under test (default /var/tmp/lsmfs-bench)
 #   --tree DIR       the small-file tree (default /usr/include)
 #   --kv-args ARGS   arguments for kvbench (default "-n 1000000 -r 2")
 #   --perf WORKLOAD  perf record the lsmfs daemon during that file system workload
-#                    (seqwrite seqread randwrite randread fsmark cp lsR rm tar rsync rsync2)
+#                    (seqwrite seqread randwrite randread fsmark cp lsR rm tar rsync rsync2
+#                    bigcopy)
 #                    into DIR/perf-WORKLOAD.data, and print its top functions
 #   --out FILE       also write the tables to FILE
 # Run as root (packages, drop_caches, FUSE mounts).
@@ -41,7 +48,7 @@ note() { echo "== $*" >&2; }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd) || die "cannot find the repository"
 BUILD=$REPO/build-bench
-QUICK=0 DO_KV=1 DO_FS=1 ROUNDS=1 BASE=/var/tmp/lsmfs-bench TREE= KV_ARGS= PERF_WL= OUT=
+QUICK=0 DO_KV=1 DO_FS=1 ROUNDS=1 BASE=/var/tmp/lsmfs-bench TREE= KV_ARGS= PERF_WL= OUT= ONLY=
 while (($#)); do
 	case $1 in
 	--quick) QUICK=1 ;;
@@ -52,8 +59,9 @@ while (($#)); do
 	--tree) TREE=${2:?}; shift ;;
 	--kv-args) KV_ARGS=${2:?}; shift ;;
 	--perf) PERF_WL=${2:?}; shift ;;
+	--only) ONLY=${2:?}; shift ;;
 	--out) OUT=${2:?}; shift ;;
-	-h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 	shift
@@ -61,10 +69,10 @@ done
 [[ $(id -u) == 0 ]] || die "run as root (packages, drop_caches, mounts)"
 BASE=$(realpath -m -- "$BASE")
 if ((QUICK)); then
-	SEQ_MB=128 RAND_MB=32 RAND_S=3 NFILES=2000 QUIET_MAX=10
+	SEQ_MB=128 RAND_MB=32 RAND_S=3 NFILES=2000 QUIET_MAX=10 BIG_MB=512
 	: "${TREE:=/usr/include/linux}" "${KV_ARGS:=-n 100000 -r 1}"
 else
-	SEQ_MB=1024 RAND_MB=256 RAND_S=20 NFILES=20000 QUIET_MAX=60
+	SEQ_MB=1024 RAND_MB=256 RAND_S=20 NFILES=20000 QUIET_MAX=60 BIG_MB=4096
 	: "${TREE:=/usr/include}" "${KV_ARGS:=-n 1000000 -r 2}"
 fi
 [[ -d $TREE ]] || die "no tree $TREE"
@@ -182,6 +190,7 @@ cleanup() {
 		fi
 	done
 	[[ -n ${PERF_PID:-} ]] && kill -INT "$PERF_PID" 2>/dev/null
+	[[ -n ${SAMPLER:-} ]] && kill "$SAMPLER" 2>/dev/null
 }
 trap cleanup EXIT
 
@@ -198,6 +207,15 @@ cold() { # place: nothing of the data in any cache
 
 io_wbytes() { awk '/^write_bytes:/ { print $2 }' "/proc/$1/io"; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+# Writes into file the largest VmRSS (KiB) of pid seen so far, every 0.2 s, until killed.
+SAMPLER=
+rss_sampler() { # pid file
+	local max=0 v
+	while v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null) && [[ -n $v ]]; do
+		((v > max)) && max=$v && echo "$max" >"$2"
+		sleep 0.2
+	done
+}
 
 # Waits until pid has written nothing for 2 s (its compactions are done), at most QUIET_MAX s.
 wait_quiet() {
@@ -226,19 +244,35 @@ print("%.1f" % v)' "$1" "$2"
 FIO_COMMON=(--ioengine=psync --fallocate=none --invalidate=0 --output-format=json)
 
 # Workloads: name, unit, "higher is better" (1) or time (0).
-WLS=(seqwrite seqread randwrite randread fsmark cp lsR rm tar rsync rsync2)
-declare -A UNIT HIGHER DESC
+WLS=(seqwrite seqread randwrite randread fsmark cp lsR rm tar rsync rsync2 bigcopy)
+declare -A UNIT HIGHER DESC DEP
 UNIT=([seqwrite]=MiB/s [seqread]=MiB/s [randwrite]=IOPS [randread]=IOPS [fsmark]=files/s
-	[cp]=s [lsR]=s [rm]=s [tar]=s [rsync]=s [rsync2]=s)
+	[cp]=s [lsR]=s [rm]=s [tar]=s [rsync]=s [rsync2]=s [bigcopy]=MiB/s)
+DEP=([seqread]=seqwrite [randread]=randwrite [lsR]=cp [rm]=cp [rsync2]=rsync)
 for w in "${WLS[@]}"; do HIGHER[$w]=0; done
 HIGHER[seqwrite]=1 HIGHER[seqread]=1 HIGHER[randwrite]=1 HIGHER[randread]=1 HIGHER[fsmark]=1
+HIGHER[bigcopy]=1
+if [[ -n $ONLY ]]; then # the listed workloads and what they depend on, in the usual order
+	sel=()
+	for w in "${WLS[@]}"; do
+		for o in ${ONLY//,/ }; do
+			if [[ $o == "$w" || ${DEP[$o]:-} == "$w" ]]; then
+				sel+=("$w")
+				break
+			fi
+		done
+	done
+	((${#sel[@]})) || die "--only $ONLY: no such workload"
+	WLS=("${sel[@]}")
+fi
 DESC=([seqwrite]="fio write ${SEQ_MB} MiB, 1 MiB blocks, fsync"
 	[seqread]="fio read ${SEQ_MB} MiB, 1 MiB blocks, cold"
 	[randwrite]="fio 4 KiB randwrite, ${RAND_MB} MiB file, ${RAND_S} s"
 	[randread]="fio 4 KiB randread, ${RAND_MB} MiB file, ${RAND_S} s, cold"
 	[fsmark]="fs_mark ${NFILES} x 4 KiB files, one dir"
 	[cp]="cp -a tree" [lsR]="ls -lR tree, cold" [rm]="rm -rf tree"
-	[tar]="tar x tree" [rsync]="rsync -a tree" [rsync2]="rsync -a again, nothing to do")
+	[tar]="tar x tree" [rsync]="rsync -a tree" [rsync2]="rsync -a again, nothing to do"
+	[bigcopy]="dd ${BIG_MB} MiB, 1 MiB blocks, fsync")
 declare -A FIG       # [wl,place,round] -> figure, or "fail"
 declare -A DAEMON    # [place,what,round]
 
@@ -266,7 +300,7 @@ perf_stop() {
 run_one() { # wl place round
 	local w=$1 p=$2 r=$3 d=${MNT[$2]} t0 t1 fig= js=$BASE/fio.json pid=${PID[$2]:-} w0 ok=1 dep=
 	: >"$BASE/cmd.err"
-	case $w in seqread) dep=seqwrite ;; randread) dep=randwrite ;; lsR | rm) dep=cp ;; rsync2) dep=rsync ;; esac
+	dep=${DEP[$w]:-}
 	if [[ -n $dep && ${FIG[$dep,$p,$r]:-fail} == fail ]]; then
 		FIG[$w,$p,$r]=fail
 		note "round $r $w $p: not run ($dep failed)"
@@ -311,6 +345,30 @@ run_one() { # wl place round
 		perf_stop
 		((ok)) && fig=$(fio_json "$js" "${w#rand}.iops")
 		[[ $w == randread ]] && rm -f "$d/rand"
+		;;
+	bigcopy)
+		local smp=$BASE/rss.max
+		echo 0 >"$smp"
+		if [[ -n $pid ]]; then
+			echo 5 >"/proc/$pid/clear_refs"
+			rss_sampler "$pid" "$smp" &
+			SAMPLER=$!
+		fi
+		perf_start "$w" "$p"
+		t0=$(now)
+		dd if=/dev/zero of="$d/big" bs=1M count="$BIG_MB" conv=fsync status=none \
+			2>"$BASE/cmd.err" || ok=0
+		t1=$(now)
+		perf_stop
+		fig=$(python3 -c "print('%.1f' % ($BIG_MB / ($t1 - $t0)))")
+		if [[ -n $pid ]]; then
+			kill "$SAMPLER" 2>/dev/null
+			wait "$SAMPLER" 2>/dev/null
+			SAMPLER=
+			DAEMON[$p,bighwm,$r]=$(hwm_kib "$pid")
+			DAEMON[$p,bigrss,$r]=$(cat "$smp")
+		fi
+		rm -f "$d/big"
 		;;
 	fsmark)
 		rm -rf "$d/fsm" && mkdir "$d/fsm"
@@ -420,7 +478,25 @@ for p in lsmfs passthrough; do
 		h+=("$(python3 -c "print('%.1f' % (${DAEMON[$p,hwm,$r]:-0} / 1024))")")
 		a+=("${DAEMON[$p,wa,$r]:-fail}")
 	done
-	out "$p daemon during the ${SEQ_MB} MiB write: peak RSS (VmHWM) $(median "${h[@]}") MiB; bytes written to the disk beneath per user byte $(median "${a[@]}")"
+	[[ " ${WLS[*]} " == *" seqwrite "* ]] &&
+		out "$p daemon during the ${SEQ_MB} MiB write: peak RSS (VmHWM) $(median "${h[@]}") MiB; bytes written to the disk beneath per user byte $(median "${a[@]}")"
+done
+# lsmfs's memory budget: its two memtables (the one filling, the one being flushed) and
+# its block cache, as fs/fs.h sets them, + 64 MiB.
+fs_define_mib() { sed -n "s/^#define $1 (\([0-9]*\)u << 20).*/\1/p" "$REPO/fs/fs.h"; }
+WB_MIB=$(fs_define_mib FS_WRITE_BUFFER_DEFAULT) BC_MIB=$(fs_define_mib FS_BLOCK_CACHE_DEFAULT)
+for p in lsmfs passthrough; do
+	[[ " ${WLS[*]} " == *" bigcopy "* ]] || break
+	h=() s=()
+	for ((r = 1; r <= ROUNDS; r++)); do
+		h+=("$(python3 -c "print('%.1f' % (${DAEMON[$p,bighwm,$r]:-0} / 1024))")")
+		s+=("$(python3 -c "print('%.1f' % (${DAEMON[$p,bigrss,$r]:-0} / 1024))")")
+	done
+	budget=
+	if [[ $p == lsmfs && -n $WB_MIB && -n $BC_MIB ]]; then
+		budget="; budget 2 x ${WB_MIB} MiB memtables + ${BC_MIB} MiB block cache + 64 MiB = $((2 * WB_MIB + BC_MIB + 64)) MiB"
+	fi
+	out "$p daemon during the ${BIG_MB} MiB copy: peak RSS (VmHWM) $(median "${h[@]}") MiB, largest sampled VmRSS $(median "${s[@]}") MiB$budget"
 done
 
 if [[ -n $PERF_WL && -f $BASE/perf-$PERF_WL.data ]]; then

@@ -3,8 +3,9 @@
  * directory, without a mount: namespace operations and their nlink and
  * error rules, readdir offsets while the directory changes, file data
  * against an in-memory model (random writes, truncations, reads across
- * chunk boundaries), holes and lseek, xattrs and ACL modes, orphans, and
- * everything again after close and reopen.  LSM_SEED overrides the seed.
+ * chunk boundaries; the stored byte count against the chunks), whole-chunk
+ * writes that bypass the write buffer, holes and lseek, xattrs and ACL
+ * modes, orphans, and everything again after close and reopen.  LSM_SEED overrides the seed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -353,6 +354,29 @@ static void test_readdir(void **state)
 }
 
 /* Model-based data test: random writes, truncations and reads. */
+/* The bytes the store holds in ino's chunk values. */
+static uint64_t stored_sum(struct fs *fs, uint64_t ino)
+{
+	uint8_t k[FS_KEY_MAX], pre[FS_KEY_MAX];
+	size_t plen = fs_key_prefix(pre, FS_K_CHUNK, ino), kl, vl;
+	uint64_t sum = 0;
+	lsm_iter *it = NULL;
+
+	assert_int_equal(lsm_iter_open(fs->db, NULL, &it), 0);
+	for (lsm_iter_seek(it, k, fs_key_chunk(k, ino, 0)); lsm_iter_valid(it);
+	     lsm_iter_next(it)) {
+		const uint8_t *key = lsm_iter_key(it, &kl);
+
+		if (kl != plen + 8 || memcmp(key, pre, plen))
+			break;
+		lsm_iter_value(it, &vl);
+		sum += vl;
+	}
+	assert_int_equal(lsm_iter_status(it), 0);
+	lsm_iter_close(it);
+	return sum;
+}
+
 static void test_data_model(void **state)
 {
 	struct tfs *t = *state;
@@ -405,6 +429,7 @@ static void test_data_model(void **state)
 			assert_int_equal(out.st_size, (off_t)size);
 		} else { /* flush, sometimes reopen the whole filesystem */
 			assert_int_equal(fs_file_flush(fs, ip), 0);
+			assert_int_equal(ip->a.stored, stored_sum(fs, ino));
 			if (rnd() % 20 == 0) {
 				fs_inode_put(fs, ip);
 				fs_inode_forget(fs, ino, 1);
@@ -424,6 +449,86 @@ static void test_data_model(void **state)
 	free(model);
 	free(buf);
 	free(w);
+}
+
+/* Writes covering whole aligned chunks go to the store without the write
+ * buffer, replace a buffered copy of their chunk, and keep the stored
+ * byte count exact: appended, over a hole, over a short chunk, over a
+ * buffered chunk; the partial ends of a misaligned write are buffered. */
+static void test_whole_chunk_writes(void **state)
+{
+	struct tfs *t = *state;
+	struct fs *fs = t->fs;
+	const size_t cs = fs->chunk_size;
+	uint8_t *w = malloc(8 * cs), *buf = malloc(12 * cs), *model = calloc(1, 12 * cs);
+	struct fs_inode *ip = NULL;
+	struct stat st, a = {0}, out;
+	uint64_t ino;
+	size_t n;
+
+	for (size_t i = 0; i < 8 * cs; i++)
+		w[i] = (uint8_t)rnd();
+	assert_int_equal(fs_dir_create(fs, &root_ctx, 1, "whole", S_IFREG | 0644, 0,
+				       NULL, &st, &ip), 0);
+	ino = st.st_ino;
+	/* appended whole chunks: stored at once, nothing buffered */
+	assert_int_equal(fs_file_write(fs, ip, 0, w, 3 * cs, false, &n), 0);
+	assert_int_equal(n, 3 * cs);
+	memcpy(model, w, 3 * cs);
+	assert_int_equal(ip->nwb, 0);
+	assert_int_equal(stored_sum(fs, ino), 3 * cs);
+	/* its batch went back to the pool, cleared, for the next write */
+	assert_int_equal(fs->nbatches, 1);
+	assert_int_equal(lsm_batch_count(fs->batches[0]), 0);
+	assert_int_equal(ip->a.stored, 3 * cs);
+	assert_int_equal(getattr(fs, ino).st_size, (off_t)(3 * cs));
+	/* a buffered piece of chunk 1, then a whole write over chunk 1 */
+	assert_int_equal(fs_file_write(fs, ip, cs + 5, w + 7 * cs, 100, false, &n), 0);
+	assert_int_equal(ip->nwb, 1);
+	assert_int_equal(fs_file_write(fs, ip, cs, w + 4 * cs, cs, false, &n), 0);
+	memcpy(model + cs, w + 4 * cs, cs);
+	assert_int_equal(ip->nwb, 0);
+	assert_int_equal(ip->a.stored, 3 * cs);
+	/* a short chunk 5 past a hole (chunk 4), extended by truncation,
+	 * then whole writes over the hole and over the short chunk */
+	assert_int_equal(fs_file_write(fs, ip, 5 * cs, w, 10, false, &n), 0);
+	memcpy(model + 5 * cs, w, 10);
+	assert_int_equal(fs_file_flush(fs, ip), 0);
+	a.st_size = (off_t)(8 * cs);
+	assert_int_equal(fs_file_setattr(fs, &root_ctx, ino, &a, FS_SET_SIZE, &out), 0);
+	assert_int_equal(ip->a.stored, 3 * cs + 10);
+	assert_int_equal(fs_file_write(fs, ip, 4 * cs, w + cs, 2 * cs, false, &n), 0);
+	memcpy(model + 4 * cs, w + cs, 2 * cs);
+	assert_int_equal(ip->nwb, 0);
+	assert_int_equal(ip->a.stored, 5 * cs);
+	assert_int_equal(stored_sum(fs, ino), 5 * cs);
+	assert_int_equal(getattr(fs, ino).st_size, (off_t)(8 * cs));
+	/* misaligned: the partial head and tail chunks are buffered */
+	assert_int_equal(fs_file_write(fs, ip, 7 * cs + cs / 2, w, 4 * cs, false, &n), 0);
+	memcpy(model + 7 * cs + cs / 2, w, 4 * cs);
+	assert_int_equal(ip->nwb, 2);
+	assert_int_equal(ip->wb[0].idx, 7);
+	assert_int_equal(ip->wb[1].idx, 11);
+	assert_int_equal(getattr(fs, ino).st_size, (off_t)(11 * cs + cs / 2));
+	assert_int_equal(getattr(fs, ino).st_blocks, (blkcnt_t)((11 * cs + cs / 2 - 2 * cs + 4095) / 4096 * 8));
+	assert_int_equal(fs_file_read(fs, ip, 0, 12 * cs, buf, &n), 0);
+	assert_int_equal(n, 11 * cs + cs / 2);
+	assert_memory_equal(buf, model, n);
+	assert_int_equal(fs_file_flush(fs, ip), 0);
+	assert_int_equal(stored_sum(fs, ino), ip->a.stored);
+	fs_inode_put(fs, ip);
+	/* and after a reopen */
+	tfs_reopen(t);
+	fs = t->fs;
+	assert_int_equal(fs_inode_get(fs, ino, &ip), 0);
+	assert_int_equal(ip->a.stored, stored_sum(fs, ino));
+	assert_int_equal(fs_file_read(fs, ip, 0, 12 * cs, buf, &n), 0);
+	assert_int_equal(n, 11 * cs + cs / 2);
+	assert_memory_equal(buf, model, n);
+	fs_inode_put(fs, ip);
+	free(w);
+	free(buf);
+	free(model);
 }
 
 static void test_holes_lseek(void **state)
@@ -700,6 +805,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rename, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readdir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_whole_chunk_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_holes_lseek, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_orphans, setup, teardown),
