@@ -373,7 +373,8 @@ run_one() { # wl place round
 	fsmark)
 		rm -rf "$d/fsm" && mkdir "$d/fsm"
 		perf_start "$w" "$p"
-		fs_mark -d "$d/fsm" -n "$NFILES" -s 4096 -S 0 -L 1 -t 1 -k >"$BASE/fsmark.out" 2>&1 || ok=0
+		# (from $BASE: fs_mark leaves fs_log.txt in its working directory)
+		(cd "$BASE" && fs_mark -d "$d/fsm" -n "$NFILES" -s 4096 -S 0 -L 1 -t 1 -k) >"$BASE/fsmark.out" 2>&1 || ok=0
 		perf_stop
 		((ok)) && fig=$(awk 'f && NF >= 5 { v = $4 } /Files\/sec/ { f = 1 } END { print v }' "$BASE/fsmark.out")
 		[[ -n $fig ]] || ok=0
