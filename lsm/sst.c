@@ -1496,31 +1496,16 @@ static void si_destroy_at(struct lsm_iiter *it)
 	si_fini((struct sst_iter *)it);
 }
 
-static const struct lsm_iiter_ops sst_iter_ops = {
-	.valid = si_valid,
-	.first = si_first,
-	.last = si_last,
-	.seek = si_seek,
-	.next = si_next,
-	.prev = si_prev,
-	.key = si_key,
-	.value = si_value,
-	.status = si_status,
-	.destroy = si_destroy,
-};
-
-static const struct lsm_iiter_ops sst_iter_at_ops = {
-	.valid = si_valid,
-	.first = si_first,
-	.last = si_last,
-	.seek = si_seek,
-	.next = si_next,
-	.prev = si_prev,
-	.key = si_key,
-	.value = si_value,
-	.status = si_status,
-	.destroy = si_destroy_at,
-};
+/* The two kinds differ only in who owns the iterator's memory. */
+#define SST_ITER_OPS(destroy_fn)                                          \
+	{                                                                 \
+		.valid = si_valid, .first = si_first, .last = si_last,    \
+		.seek = si_seek, .next = si_next, .prev = si_prev,        \
+		.key = si_key, .value = si_value, .status = si_status,    \
+		.destroy = (destroy_fn),                                  \
+	}
+static const struct lsm_iiter_ops sst_iter_ops = SST_ITER_OPS(si_destroy);
+static const struct lsm_iiter_ops sst_iter_at_ops = SST_ITER_OPS(si_destroy_at);
 
 /* Sets up si over t (taking a new reference on t). */
 static void si_init(struct sst_iter *si, lsm_sst *t)
