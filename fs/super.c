@@ -364,10 +364,9 @@ static int open_store(struct fs *fs, bool fresh, char *msg, size_t msglen)
 				fs->cfg.write_buffer_size :
 				default_write_buffer(fs->cfg.store);
 	opt.block_cache_size = FS_BLOCK_CACHE_DEFAULT;
-	/* Chunk keys ('C') never share a table with metadata: a file written
-	 * in order then makes tables that overlap nothing, and compaction
-	 * moves them down instead of rewriting them (schema.c's prefixes). */
-	opt.partition_prefix_len = 1;
+	/* Not yet partition_prefix_len = 1 (chunk tables apart from metadata,
+	 * moved down instead of rewritten): with it, space freed on a full
+	 * disk is not reclaimed (t_fulldisk), to be found first. */
 	opt.sync_writes = fs->cfg.sync == FS_SYNC_ALWAYS;
 	opt.salvage = fs->cfg.salvage;
 	opt.env = fs->cfg.env;
