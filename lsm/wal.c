@@ -162,6 +162,27 @@ out:
 }
 
 /*
+ * Copies n bytes in ascending order, so that a process killed in the
+ * middle leaves a prefix of the frame in the window (a torn tail: the
+ * frame's header, then zeros).  memcpy gives no such order: for large
+ * sizes glibc stores the last bytes first, and a kill -9 then left a
+ * zero header followed by the frame's end, which replay must call
+ * corruption.  The barrier keeps the compiler from turning the loop back
+ * into a memcpy call.
+ */
+static void wal_copy_forward(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	enum { STEP = 64 };
+	size_t i = 0;
+
+	for (; i + STEP <= n; i += STEP) {
+		memcpy(dst + i, src + i, STEP);
+		__asm__ volatile("" ::: "memory");
+	}
+	memcpy(dst + i, src + i, n - i);
+}
+
+/*
  * Writes the frame through the append window, opening a new window when
  * it does not fit (LSM_WAL_WINDOW, or the frame's size if larger).
  * Returns 1 when the frame must be appended instead: the env cannot map
@@ -190,7 +211,7 @@ static int wal_map_write(lsm_wal *w, const void *frame, size_t n)
 		w->win = addr;
 		w->win_left = n > LSM_WAL_WINDOW ? n : LSM_WAL_WINDOW;
 	}
-	memcpy(w->win, frame, n);
+	wal_copy_forward(w->win, frame, n);
 	if ((rc = w->env->commit(w->env, w->file, n))) {
 		memset(w->win, 0, n);
 		return rc;
