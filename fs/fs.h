@@ -465,8 +465,8 @@ int fs_fsck_main(int argc, char **argv);
 struct fuse_lowlevel_ops;
 extern const struct fuse_lowlevel_ops fs_ops;
 /* Starts nworkers threads for the requests that may wait for the disk
- * (fsync, fsyncdir, reads over 64 KiB); main.c's loop runs every other
- * handler on its own thread.  0 (also for nworkers 0: all inline) or an
+ * (fsync, fsyncdir, reads over 64 KiB); libfuse's threads run every
+ * other handler.  0 (also for nworkers 0: all inline) or an
  * errno. */
 int fs_ops_start(struct fs *fs, int nworkers);
 /* Runs what is queued, joins the workers (after the session loop). */
