@@ -200,6 +200,8 @@ struct fs {
 
 	struct fs_workq *wq;     /* ops.c: workers for slow requests; NULL:
 				    every request runs inline */
+	lsm_env read_env;        /* super.c: the POSIX env without table
+				    mappings, when cfg.env is NULL */
 	struct fuse_session *se; /* main.c, while mounted: for ops.c's
 				    notifications; NULL in unit tests */
 };
