@@ -361,18 +361,29 @@ out:
 	return rc;
 }
 
+/* LSM_OK while the env has not crashed; else the error every call after
+ * a cut gets, naming call and path.  Takes fe->mu briefly: the calls that use it
+ * change no record, so they go on to the base env unlocked. */
+static int fault_alive(struct fault_env *fe, const char *call,
+		       const char *path)
+{
+	bool crashed;
+
+	pthread_mutex_lock(&fe->mu);
+	crashed = fe->crashed;
+	pthread_mutex_unlock(&fe->mu);
+	return crashed ? fault_dead(call, path) : LSM_OK;
+}
+
 static int fault_read(lsm_env *env, lsm_file *f, uint64_t off, void *buf,
 		      size_t n, size_t *nread)
 {
 	struct fault_env *fe = fault_of(env);
-	bool crashed;
+	int rc;
 
 	*nread = 0;
-	pthread_mutex_lock(&fe->mu);
-	crashed = fe->crashed;
-	pthread_mutex_unlock(&fe->mu);
-	if (crashed)
-		return fault_dead("read", "");
+	if ((rc = fault_alive(fe, "read", "")))
+		return rc;
 	return fe->base->read(fe->base, f, off, buf, n, nread);
 }
 
@@ -385,14 +396,11 @@ static int fault_map(lsm_env *env, lsm_file *f, uint64_t size,
 		     const void **addr)
 {
 	struct fault_env *fe = fault_of(env);
-	bool crashed;
+	int rc;
 
 	*addr = NULL;
-	pthread_mutex_lock(&fe->mu);
-	crashed = fe->crashed;
-	pthread_mutex_unlock(&fe->mu);
-	if (crashed)
-		return fault_dead("mmap", "");
+	if ((rc = fault_alive(fe, "mmap", "")))
+		return rc;
 	return fe->base->map(fe->base, f, size, addr);
 }
 
@@ -514,13 +522,9 @@ static int fault_size(lsm_env *env, lsm_file *f, uint64_t *size)
 	int rc;
 
 	*size = 0;
-	pthread_mutex_lock(&fe->mu);
-	if (fe->crashed)
-		rc = fault_dead("size", "");
-	else
-		rc = fe->base->size(fe->base, f, size);
-	pthread_mutex_unlock(&fe->mu);
-	return rc;
+	if ((rc = fault_alive(fe, "size", "")))
+		return rc;
+	return fe->base->size(fe->base, f, size);
 }
 
 static int fault_truncate(lsm_env *env, lsm_file *f, uint64_t size)
@@ -633,13 +637,9 @@ static int fault_list(lsm_env *env, const char *dir, char ***names,
 
 	*names = NULL;
 	*n = 0;
-	pthread_mutex_lock(&fe->mu);
-	if (fe->crashed)
-		rc = fault_dead("list", dir);
-	else
-		rc = fe->base->list(fe->base, dir, names, n);
-	pthread_mutex_unlock(&fe->mu);
-	return rc;
+	if ((rc = fault_alive(fe, "list", dir)))
+		return rc;
+	return fe->base->list(fe->base, dir, names, n);
 }
 
 static int fault_mkdir(lsm_env *env, const char *dir)
@@ -716,13 +716,9 @@ static int fault_disk_free(lsm_env *env, const char *dir, uint64_t *nbytes)
 	int rc;
 
 	*nbytes = 0;
-	pthread_mutex_lock(&fe->mu);
-	if (fe->crashed)
-		rc = fault_dead("statvfs", dir);
-	else
-		rc = fe->base->disk_free(fe->base, dir, nbytes);
-	pthread_mutex_unlock(&fe->mu);
-	return rc;
+	if ((rc = fault_alive(fe, "statvfs", dir)))
+		return rc;
+	return fe->base->disk_free(fe->base, dir, nbytes);
 }
 
 /* Forgets every record and handle (not the base files).  fe->mu held. */
