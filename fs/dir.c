@@ -225,6 +225,7 @@ int fs_dir_create(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent,
 		goto out;
 	}
 	new_attr(&ip->a, ino, ctx, &dp->a, mode, rdev);
+	ip->xnone = true;
 	if (tlen) {
 		if (!(ip->target = strdup(target))) {
 			rc = ENOMEM;

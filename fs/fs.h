@@ -269,6 +269,12 @@ struct fs_inode {
 	size_t target_len;
 	struct fs_chunkbuf *wb;    /* dirty chunks, sorted by idx */
 	uint32_t nwb, capwb;
+	/* Known to have no "X" key in the store: set for an inode created
+	 * by this mount (inode numbers are never reused), cleared when an
+	 * xattr is stored.  Lets getxattr (the kernel asks for
+	 * security.capability on every write, ls -l for ACLs), listxattr
+	 * and the purge skip the store.  false: unknown, ask the store. */
+	bool xnone;
 };
 
 /* Returns in *out a referenced inode, loading it from the store when it
@@ -431,6 +437,13 @@ int fs_xattr_list(struct fs *fs, uint64_t ino, char *buf, size_t size,
 int fs_xattr_list_for(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino,
 		      char *buf, size_t size, size_t *len);
 int fs_xattr_remove(struct fs *fs, uint64_t ino, const char *name);
+/* The same, telling in *mode_changed whether the inode's mode changed
+ * (setting system.posix_acl_access sets the mode): the kernel must then
+ * be told (ops.c). */
+int fs_xattr_set_m(struct fs *fs, uint64_t ino, const char *name,
+		   const void *val, size_t size, int flags, bool *mode_changed);
+int fs_xattr_remove_m(struct fs *fs, uint64_t ino, const char *name,
+		      bool *mode_changed);
 /* chmod of an inode with a stored access ACL: adds to b the ACL with its
  * owner, mask (or group) and other entries set from mode. */
 int fs_acl_chmod(struct fs *fs, uint64_t ino, uint32_t mode, lsm_batch *b);

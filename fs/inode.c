@@ -249,13 +249,15 @@ void fs_inode_insert(struct fs *fs, struct fs_inode *ip)
 	pthread_mutex_unlock(&fs->table_mu);
 }
 
+static int inode_purge_known(struct fs *fs, const struct fs_inode *ip);
+
 /* ip has left the table: nobody else can reach it. */
 static void inode_evict(struct fs *fs, struct fs_inode *ip)
 {
 	if (ip->a.nlink == 0) {
 		fs_wbuf_free(ip);
 		/* On failure the orphan record stays for the next mount. */
-		(void)fs_inode_purge(fs, ip->ino);
+		(void)inode_purge_known(fs, ip);
 	} else if (ip->nwb) {
 		(void)fs_wbuf_flush_locked(fs, ip);
 	}
@@ -384,7 +386,20 @@ out:
 	return rc;
 }
 
-int fs_inode_purge(struct fs *fs, uint64_t ino)
+/* Files up to this many chunks are purged by deleting each chunk key
+ * below the size (a chunk past the size never exists: schema.c) instead
+ * of scanning the inode's key range. */
+#define PURGE_POINT_CHUNKS 16
+
+/* What a purge must delete besides the record: chunks by a scan
+ * (nchunks UINT64_MAX) or keys 0..nchunks-1, xattrs unless xnone. */
+struct purge_plan {
+	uint64_t nchunks;
+	bool xnone;
+};
+
+static int inode_purge_plan(struct fs *fs, uint64_t ino,
+			    const struct purge_plan *p)
 {
 	uint8_t k[FS_KEY_MAX];
 	lsm_batch *b = NULL;
@@ -392,9 +407,13 @@ int fs_inode_purge(struct fs *fs, uint64_t ino)
 
 	if ((rc = fs_errno(lsm_batch_create(&b))))
 		return rc;
-	if ((rc = purge_prefix(fs, b, FS_K_CHUNK, ino)))
+	if (p->nchunks == UINT64_MAX)
+		rc = purge_prefix(fs, b, FS_K_CHUNK, ino);
+	for (uint64_t i = 0; !rc && p->nchunks != UINT64_MAX && i < p->nchunks; i++)
+		rc = fs_errno(lsm_batch_delete(b, k, fs_key_chunk(k, ino, i)));
+	if (rc)
 		goto out;
-	if ((rc = purge_prefix(fs, b, FS_K_XATTR, ino)))
+	if (!p->xnone && (rc = purge_prefix(fs, b, FS_K_XATTR, ino)))
 		goto out;
 	if ((rc = fs_errno(lsm_batch_delete(b, k, fs_key_inode(k, ino)))))
 		goto out;
@@ -404,6 +423,26 @@ int fs_inode_purge(struct fs *fs, uint64_t ino)
 out:
 	lsm_batch_destroy(b);
 	return rc;
+}
+
+int fs_inode_purge(struct fs *fs, uint64_t ino)
+{
+	struct purge_plan p = {UINT64_MAX, false};
+
+	return inode_purge_plan(fs, ino, &p);
+}
+
+/* The purge of an evicted inode: what memory knows spares the scans of
+ * its key ranges (rm of a small file: one batch, no iterator). */
+static int inode_purge_known(struct fs *fs, const struct fs_inode *ip)
+{
+	struct purge_plan p = {UINT64_MAX, ip->xnone};
+	uint64_t n = S_ISREG(ip->a.mode) ?
+		(ip->a.size + fs->chunk_size - 1) / fs->chunk_size : 0;
+
+	if (n <= PURGE_POINT_CHUNKS)
+		p.nchunks = n;
+	return inode_purge_plan(fs, ip->ino, &p);
 }
 
 static int cmp_ino(const void *x, const void *y)

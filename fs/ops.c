@@ -628,21 +628,26 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
  * through (no FUSE_POSIX_ACL), then drops only its ctime.  A stale mode
  * would be used for permission checks, so the inode's attributes are
  * invalidated before the reply.  (No deadlock: with a negative offset
- * the kernel touches no page and takes no inode lock.)
+ * the kernel touches no page and takes no inode lock.)  Only when the
+ * mode did change: cp -a sets every file's ACL, nearly always to the
+ * mode the file has already, and a notification costs a write to
+ * /dev/fuse and the attributes the kernel holds.
  */
-static void acl_changed(struct fs *fs, fuse_ino_t ino, const char *name)
+static void acl_changed(struct fs *fs, fuse_ino_t ino, bool mode_changed)
 {
-	if (fs->se && !strcmp(name, "system.posix_acl_access"))
+	if (fs->se && mode_changed)
 		(void)fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
-	int err = fs_xattr_set(fs_of(req), ino, name, value, size, flags);
+	struct fs *fs = fs_of(req);
+	bool changed = false;
+	int err = fs_xattr_set_m(fs, ino, name, value, size, flags, &changed);
 
 	if (!err)
-		acl_changed(fs_of(req), ino, name);
+		acl_changed(fs, ino, changed);
 	fuse_reply_err(req, err);
 }
 
@@ -716,10 +721,12 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	int err = fs_xattr_remove(fs_of(req), ino, name);
+	struct fs *fs = fs_of(req);
+	bool changed = false;
+	int err = fs_xattr_remove_m(fs, ino, name, &changed);
 
 	if (!err)
-		acl_changed(fs_of(req), ino, name);
+		acl_changed(fs, ino, changed);
 	fuse_reply_err(req, err);
 }
 

@@ -176,9 +176,11 @@ out:
 	return rc;
 }
 
-/* Sets (val non-NULL) or removes (val NULL) name. */
+/* Sets (val non-NULL) or removes (val NULL) name; *mode_changed tells
+ * whether the inode's mode changed with it. */
 static int xattr_change(struct fs *fs, uint64_t ino, const char *name,
-			const void *val, size_t size, int flags)
+			const void *val, size_t size, int flags,
+			bool *mode_changed)
 {
 	struct fs_inode *ip = NULL;
 	uint8_t k[FS_KEY_MAX];
@@ -194,7 +196,7 @@ static int xattr_change(struct fs *fs, uint64_t ino, const char *name,
 	if ((rc = fs_inode_get(fs, ino, &ip)))
 		return rc;
 	pthread_mutex_lock(&ip->mu);
-	rc = xattr_exists(fs, ino, name, nlen);
+	rc = ip->xnone ? ENODATA : xattr_exists(fs, ino, name, nlen);
 	if (rc && rc != ENODATA)
 		goto out;
 	if (val && !strcmp(name, ACL_NAME)) {
@@ -206,7 +208,7 @@ static int xattr_change(struct fs *fs, uint64_t ino, const char *name,
 		rc = EEXIST;
 		goto out;
 	}
-	if (val && rc == ENODATA && strcmp(name, ACL_NAME) &&
+	if (val && rc == ENODATA && strcmp(name, ACL_NAME) && !ip->xnone &&
 	    (rc = xattr_list_room(fs, ino, nlen)))
 		goto out;
 	a = ip->a;
@@ -226,11 +228,14 @@ static int xattr_change(struct fs *fs, uint64_t ino, const char *name,
 	}
 	if (val)
 		rc = fs_errno(lsm_batch_put(b, k, klen, val, size));
-	else
+	else if (!ip->xnone)
 		rc = fs_errno(lsm_batch_delete(b, k, klen));
 	if (rc || (rc = fs_inode_put_rec(b, &a, ip)) || (rc = fs_commit(fs, b)))
 		goto out;
+	*mode_changed = a.mode != ip->a.mode;
 	ip->a = a;
+	if (val)
+		ip->xnone = false;
 out:
 	pthread_mutex_unlock(&ip->mu);
 	fs_inode_put(fs, ip);
@@ -238,22 +243,57 @@ out:
 	return rc;
 }
 
-int fs_xattr_set(struct fs *fs, uint64_t ino, const char *name,
-		 const void *val, size_t size, int flags)
+int fs_xattr_set_m(struct fs *fs, uint64_t ino, const char *name,
+		   const void *val, size_t size, int flags, bool *mode_changed)
 {
 	size_t nlen;
 	int rc;
 
+	*mode_changed = false;
 	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		return EINVAL;
 	if ((rc = check_xname(name, &nlen)) || (rc = check_xnamespace(name, nlen)))
 		return rc;
-	return xattr_change(fs, ino, name, val ? val : "", size, flags);
+	return xattr_change(fs, ino, name, val ? val : "", size, flags,
+			    mode_changed);
+}
+
+int fs_xattr_set(struct fs *fs, uint64_t ino, const char *name,
+		 const void *val, size_t size, int flags)
+{
+	bool changed;
+
+	return fs_xattr_set_m(fs, ino, name, val, size, flags, &changed);
+}
+
+int fs_xattr_remove_m(struct fs *fs, uint64_t ino, const char *name,
+		      bool *mode_changed)
+{
+	*mode_changed = false;
+	return xattr_change(fs, ino, name, NULL, 0, 0, mode_changed);
 }
 
 int fs_xattr_remove(struct fs *fs, uint64_t ino, const char *name)
 {
-	return xattr_change(fs, ino, name, NULL, 0, 0);
+	bool changed;
+
+	return fs_xattr_remove_m(fs, ino, name, &changed);
+}
+
+/* true when inode ino is known to have no stored xattr (fs_inode.xnone);
+ * false when unknown or on any error (the store then answers). */
+static bool xattr_known_none(struct fs *fs, uint64_t ino)
+{
+	struct fs_inode *ip = NULL;
+	bool none;
+
+	if (fs_inode_get(fs, ino, &ip))
+		return false;
+	pthread_mutex_lock(&ip->mu);
+	none = ip->xnone;
+	pthread_mutex_unlock(&ip->mu);
+	fs_inode_put(fs, ip);
+	return none;
 }
 
 int fs_xattr_get(struct fs *fs, uint64_t ino, const char *name, void *buf,
@@ -267,6 +307,8 @@ int fs_xattr_get(struct fs *fs, uint64_t ino, const char *name, void *buf,
 	*len = 0;
 	if ((rc = check_xname(name, &nlen)))
 		return rc == ERANGE ? ENODATA : rc;
+	if (xattr_known_none(fs, ino))
+		return ENODATA;
 	rc = lsm_get(fs->db, NULL, k, fs_key_xattr(k, ino, name, nlen), &val, &vlen);
 	if (rc == LSM_ENOTFOUND) {
 		rc = ENODATA;
@@ -288,14 +330,27 @@ out:
 	return rc;
 }
 
+static int xattr_list_scan(struct fs *fs, const struct fs_ctx *ctx,
+			   uint64_t ino, char *buf, size_t size, size_t *len);
+
+/* (Called by xattr_list_room with ip->mu held: asks the store only.) */
 int fs_xattr_list(struct fs *fs, uint64_t ino, char *buf, size_t size,
 		  size_t *len)
 {
-	return fs_xattr_list_for(fs, NULL, ino, buf, size, len);
+	return xattr_list_scan(fs, NULL, ino, buf, size, len);
 }
 
 int fs_xattr_list_for(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino,
 		      char *buf, size_t size, size_t *len)
+{
+	*len = 0;
+	if (xattr_known_none(fs, ino))
+		return 0;
+	return xattr_list_scan(fs, ctx, ino, buf, size, len);
+}
+
+static int xattr_list_scan(struct fs *fs, const struct fs_ctx *ctx,
+			   uint64_t ino, char *buf, size_t size, size_t *len)
 {
 	/* As local filesystems do, trusted.* is listed only to a privileged
 	 * caller (root here; the kernel already hides its values). */

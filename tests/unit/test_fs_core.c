@@ -636,6 +636,104 @@ static void test_xattr(void **state)
 			 EINVAL);
 }
 
+/* Counts the keys with prefix tag+ino. */
+static size_t prefix_count(struct fs *fs, uint8_t tag, uint64_t ino)
+{
+	uint8_t pre[FS_KEY_MAX];
+	size_t plen = fs_key_prefix(pre, tag, ino), kl, n = 0;
+	lsm_iter *it = NULL;
+
+	assert_int_equal(lsm_iter_open(fs->db, NULL, &it), 0);
+	for (lsm_iter_seek(it, pre, plen); lsm_iter_valid(it); lsm_iter_next(it)) {
+		const uint8_t *key = lsm_iter_key(it, &kl);
+
+		if (kl < plen || memcmp(key, pre, plen))
+			break;
+		n++;
+	}
+	assert_int_equal(lsm_iter_status(it), 0);
+	lsm_iter_close(it);
+	return n;
+}
+
+/* A new inode is known to have no xattrs (answered from memory), until
+ * one is stored; a purge deletes every chunk and xattr of small and
+ * large files; setting an ACL says whether the mode changed. */
+static void test_xattr_known_none(void **state)
+{
+	struct tfs *t = *state;
+	struct fs *fs = t->fs;
+	uint64_t f = mk(fs, 1, "n", S_IFREG | 0644), g, h;
+	uint8_t k[FS_KEY_MAX], data[20 * 4096];
+	static const uint8_t acl755[] = {2, 0, 0, 0, 1, 0, 7, 0, 0xff, 0xff, 0xff,
+					 0xff, 4, 0, 5, 0, 0xff, 0xff, 0xff, 0xff,
+					 32, 0, 5, 0, 0xff, 0xff, 0xff, 0xff};
+	struct fs_inode *ip = NULL;
+	struct stat st;
+	char buf[64];
+	size_t len, n;
+	bool changed = true;
+
+	/* a key this mount did not write is not seen for a new inode... */
+	assert_int_equal(lsm_put(fs->db, k, fs_key_xattr(k, f, "user.s", 6), "v", 1, 0), 0);
+	assert_int_equal(fs_xattr_get(fs, f, "user.s", buf, sizeof(buf), &len), ENODATA);
+	assert_int_equal(fs_xattr_list_for(fs, NULL, f, buf, sizeof(buf), &len), 0);
+	assert_int_equal(len, 0);
+	/* ...but is after a remount, where the state is unknown */
+	tfs_reopen(t);
+	fs = t->fs;
+	assert_int_equal(fs_xattr_get(fs, f, "user.s", buf, sizeof(buf), &len), 0);
+	assert_int_equal(len, 1);
+	assert_int_equal(fs_xattr_remove(fs, f, "user.s"), 0);
+
+	/* setting one clears the state */
+	g = mk(fs, 1, "g", S_IFREG | 0644);
+	assert_int_equal(fs_xattr_set(fs, g, "user.a", "1", 1, XATTR_REPLACE), ENODATA);
+	assert_int_equal(fs_xattr_set(fs, g, "user.a", "1", 1, XATTR_CREATE), 0);
+	assert_int_equal(fs_xattr_get(fs, g, "user.a", buf, sizeof(buf), &len), 0);
+	assert_int_equal(fs_xattr_list_for(fs, NULL, g, buf, sizeof(buf), &len), 0);
+	assert_int_equal(len, 7);
+
+	/* an ACL that leaves the mode as it is, then one that changes it */
+	assert_int_equal(fs_xattr_set(fs, g, "user.a", "1", 1, XATTR_CREATE), EEXIST);
+	h = mk(fs, 1, "h", S_IFREG | 0755);
+	assert_int_equal(fs_xattr_set_m(fs, h, "system.posix_acl_access", acl755,
+					sizeof(acl755), 0, &changed), 0);
+	assert_false(changed);
+	assert_int_equal(fs_xattr_set_m(fs, g, "system.posix_acl_access", acl755,
+					sizeof(acl755), 0, &changed), 0);
+	assert_true(changed);
+	assert_int_equal(getattr(fs, g).st_mode, S_IFREG | 0755);
+	assert_int_equal(prefix_count(fs, FS_K_XATTR, h), 0);
+
+	/* purge: 3 chunks (deleted one by one) and 20 (scanned), xattrs */
+	memset(data, 'd', sizeof(data));
+	assert_int_equal(fs_dir_create(fs, &root_ctx, 1, "small", S_IFREG | 0644, 0,
+				       NULL, &st, &ip), 0);
+	assert_int_equal(fs_file_write(fs, ip, 0, data, 3 * 4096 - 5, false, &n), 0);
+	assert_int_equal(fs_file_flush(fs, ip), 0);
+	fs_inode_put(fs, ip);
+	g = st.st_ino;
+	assert_int_equal(fs_dir_create(fs, &root_ctx, 1, "big", S_IFREG | 0644, 0,
+				       NULL, &st, &ip), 0);
+	assert_int_equal(fs_file_write(fs, ip, 0, data, sizeof(data), false, &n), 0);
+	assert_int_equal(fs_file_flush(fs, ip), 0);
+	fs_inode_put(fs, ip);
+	h = st.st_ino;
+	assert_int_equal(fs_xattr_set(fs, h, "user.x", "1", 1, 0), 0);
+	assert_int_equal(prefix_count(fs, FS_K_CHUNK, g), 3);
+	assert_int_equal(prefix_count(fs, FS_K_CHUNK, h), 20);
+	assert_int_equal(fs_dir_unlink(fs, 1, "small"), 0);
+	assert_int_equal(fs_dir_unlink(fs, 1, "big"), 0);
+	fs_inode_forget(fs, g, 1);
+	fs_inode_forget(fs, h, 1);
+	assert_int_equal(prefix_count(fs, FS_K_CHUNK, g), 0);
+	assert_int_equal(prefix_count(fs, FS_K_CHUNK, h), 0);
+	assert_int_equal(prefix_count(fs, FS_K_XATTR, h), 0);
+	assert_false(key_exists(fs, k, fs_key_inode(k, g)));
+	assert_false(key_exists(fs, k, fs_key_orphan(k, h)));
+}
+
 static void test_orphans(void **state)
 {
 	struct tfs *t = *state;
@@ -808,6 +906,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_whole_chunk_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_holes_lseek, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xattr_known_none, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_orphans, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_setattr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_checks, setup, teardown),
