@@ -21,6 +21,7 @@
  * variables and bg_error; it writes tables with mu released.
  * Lock order: db->mu, then the caches' internal mutexes.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -90,6 +91,21 @@ struct lsm_db {
 				       compaction loop to let a flush in */
 	lsm_wal *wal;               /* queue head */
 	uint64_t wal_num;           /* mu */
+	bool wal_dirty;             /* queue head: appended since its sync */
+	/* The log of db->imm, not synced at the switch (the writers do not
+	 * wait for it): a sync of the current log syncs it first
+	 * (sync_old_log), and the flush that retires it closes it unsynced,
+	 * its writes being in a durable table by then.  Recovery replays a
+	 * log only if its first sequence number follows the previous log's
+	 * last one (replay_record): a power cut that kept a later log's
+	 * writes but not all of an unsynced earlier one's ends the replay at
+	 * the gap, so what survives is a prefix. */
+	lsm_wal *old_wal;           /* mu */
+	bool old_synced;            /* mu */
+	bool old_busy;              /* mu: the queue head is syncing it */
+	uint64_t imm_last_seq;      /* mu: newest sequence number in imm */
+	uint64_t flushed_seq;       /* mu: newest sequence number in a table;
+				       what manifests record as last_seq */
 	struct writer *wq_head, *wq_tail; /* mu */
 	struct lsm_batch group;     /* queue head: merged batches */
 	struct lsm_buf frame;       /* queue head: encoded WAL record */
@@ -530,6 +546,17 @@ out:
 	return rc;
 }
 
+/* Closes the old log once its memtable's flush is in the manifest (no
+ * sync: the table holds its writes), unless the queue head is syncing it
+ * (then the head closes it, sync_old_log).  Requires db->mu. */
+static void old_log_retire(lsm_db *db)
+{
+	if (!db->old_wal || db->old_busy)
+		return;
+	lsm_wal_close(db->old_wal); /* removed as obsolete */
+	db->old_wal = NULL;
+}
+
 /* Flushes db->imm.  Requires db->mu (released while writing). */
 static int flush_imm(lsm_db *db)
 {
@@ -545,9 +572,13 @@ static int flush_imm(lsm_db *db)
 		goto out;
 	e.has_log_num = true;
 	e.log_num = db->wal_num; /* logs before the current one are done */
-	lsm_vset_set_last_seq(db->vs, db->last_seq);
+	/* Not db->last_seq: the current log's first record must follow the
+	 * manifest's last_seq (the gap check of replay_record). */
+	lsm_vset_set_last_seq(db->vs, db->imm_last_seq);
 	if ((rc = lsm_vset_apply(db->vs, &e)))
 		goto out;
+	db->flushed_seq = db->imm_last_seq;
+	old_log_retire(db);
 	lsm_mem_unref(db->imm);
 	db->imm = NULL;
 	atomic_store_explicit(&db->has_imm, false, memory_order_relaxed);
@@ -743,7 +774,7 @@ static int run_compaction(lsm_db *db, struct lsm_compaction *c)
 	}
 	if (rc)
 		goto out;
-	lsm_vset_set_last_seq(db->vs, db->last_seq);
+	lsm_vset_set_last_seq(db->vs, db->flushed_seq);
 	if ((rc = lsm_vset_apply(db->vs, &e)))
 		goto out;
 	db->st.compactions++;
@@ -966,8 +997,7 @@ static int flush_inline(lsm_db *db)
 	return rc;
 }
 
-/* Starts a new memtable and log.  Requires db->mu and the queue head;
- * releases mu while syncing the old log. */
+/* Starts a new memtable and log.  Requires db->mu and the queue head. */
 static int switch_memtable(lsm_db *db)
 {
 	char path[LSM_PATH_MAX];
@@ -985,23 +1015,17 @@ static int switch_memtable(lsm_db *db)
 	db->wal = w;
 	db->wal_num = num;
 	db->mem_dels = 0;
+	/* No sync of the old log here (it was on every writer's path): it
+	 * waits in db->old_wal for a sync or its flush (struct lsm_db). */
+	assert(!db->old_wal);
+	db->old_wal = old;
+	db->old_synced = !db->wal_dirty;
+	db->wal_dirty = false;
+	db->imm_last_seq = db->last_seq;
 	db->imm = db->mem;
 	atomic_store_explicit(&db->has_imm, true, memory_order_relaxed);
 	db->mem = m;
 	pthread_cond_signal(&db->bg_work);
-	/* The old log must be durable before its memtable's flush retires
-	 * it, so that lsm_sync covers every earlier write. */
-	pthread_mutex_unlock(&db->mu);
-	rc = lsm_wal_sync(old);
-	if (!rc)
-		rc = lsm_wal_close(old);
-	else
-		lsm_wal_close(old);
-	pthread_mutex_lock(&db->mu);
-	if (rc) {
-		latch_error(db, rc);
-		return rc;
-	}
 	return db->opt.no_background ? flush_inline(db) : LSM_OK;
 fail:
 	if (w) {
@@ -1170,6 +1194,32 @@ static int mem_insert_op(void *ctx, int kind, const uint8_t *k, size_t klen,
 	return lsm_mem_add(mi->m, mi->seq++, kind, k, klen, v, vlen);
 }
 
+/* Syncs db->old_wal unless it is synced or retired, so that a sync of the
+ * current log covers every earlier write; closes it if its flush retired
+ * it meanwhile.  Requires db->mu (released while syncing) and the queue
+ * head.  A failed sync is latched. */
+static int sync_old_log(lsm_db *db)
+{
+	lsm_wal *old = db->old_wal;
+	int rc;
+
+	if (!old || db->old_synced)
+		return LSM_OK;
+	db->old_busy = true;
+	pthread_mutex_unlock(&db->mu);
+	rc = lsm_wal_sync(old);
+	pthread_mutex_lock(&db->mu);
+	db->old_busy = false;
+	if (rc) {
+		latch_error(db, rc);
+		return rc;
+	}
+	db->old_synced = true;
+	if (!db->imm) /* flushed while we synced */
+		old_log_retire(db);
+	return LSM_OK;
+}
+
 /* Appends b to the log and the memtable as the head.  Requires db->mu,
  * releases it during the I/O. */
 static int commit_group(lsm_db *db, lsm_batch *b, bool sync, int nbatches)
@@ -1179,6 +1229,8 @@ static int commit_group(lsm_db *db, lsm_batch *b, bool sync, int nbatches)
 	bool has_ops = b && b->count, appended = !has_ops;
 	int rc = LSM_OK;
 
+	if (sync && (rc = sync_old_log(db)))
+		return rc;
 	pthread_mutex_unlock(&db->mu);
 	if (has_ops) {
 		if (!(rc = lsm_wal_encode(&db->frame, seq, b)))
@@ -1200,6 +1252,7 @@ static int commit_group(lsm_db *db, lsm_batch *b, bool sync, int nbatches)
 		latch_error(db, rc);
 		return rc;
 	}
+	db->wal_dirty = !sync && (db->wal_dirty || has_ops);
 	if (has_ops) {
 		db->since_check += db->frame.len;
 		db->last_seq = seq + b->count - 1;
@@ -1654,7 +1707,12 @@ struct replay {
 	lsm_memtable *mem;
 	struct lsm_edit *e;
 	uint64_t max_seq;
+	uint64_t expect; /* the next record's first sequence number, at most */
+	uint64_t gap_seq; /* != 0: a record that did not follow: replay ends */
 };
+
+/* replay_record's return when a record does not follow the one before. */
+#define REPLAY_GAP 1
 
 static int replay_record(void *ctx, uint64_t seq, const uint8_t *ops,
 			 size_t opslen, uint32_t count)
@@ -1664,6 +1722,18 @@ static int replay_record(void *ctx, uint64_t seq, const uint8_t *ops,
 	struct mem_ins mi = {r->mem, seq, 0};
 	int rc;
 
+	/* Sequence numbers run on from log to log, and the first needed
+	 * log's first record follows the manifest's last_seq (flush_imm).
+	 * A record past the next number means writes before it were lost:
+	 * an older log's unsynced tail (struct lsm_db, old_wal).  A record
+	 * below it is kept: manifests of older versions recorded a larger
+	 * last_seq. */
+	if (seq > r->expect) {
+		r->gap_seq = seq;
+		return REPLAY_GAP;
+	}
+	if (count && seq + count > r->expect)
+		r->expect = seq + count;
 	/* lsm_wal_replay hands out only records lsm_wal_decode accepted. */
 	if ((rc = lsm_batch_walk(ops, opslen, mem_insert_op, &mi)))
 		return rc;
@@ -1738,6 +1808,7 @@ static int recover(lsm_db *db)
 	lsm_edit_init(&e);
 	r.e = &e;
 	r.max_seq = lsm_vset_last_seq(db->vs);
+	r.expect = r.max_seq + 1;
 	if ((rc = list_logs(db, &logs, &nlogs)) || (rc = lsm_mem_create(&r.mem)))
 		goto out;
 	for (size_t i = 0; i < nlogs; i++) {
@@ -1745,6 +1816,18 @@ static int recover(lsm_db *db)
 		memset(&rep, 0, sizeof(rep));
 		rc = lsm_wal_replay(db->env, path, db->opt.salvage,
 				    replay_record, &r, &rep);
+		if (rc == REPLAY_GAP) {
+			/* This log and the later ones are dropped: the new
+			 * log_num makes them obsolete. */
+			fprintf(stderr,
+				"lsm: %s: dropped from sequence number %llu on, "
+				"and %zu later logs: writes before it (%llu on) "
+				"were lost\n",
+				path, (unsigned long long)r.gap_seq,
+				nlogs - i - 1, (unsigned long long)r.expect);
+			rc = LSM_OK;
+			break;
+		}
 		if (rc)
 			goto out;
 		if (rep.dropped_bytes)
@@ -1762,6 +1845,7 @@ static int recover(lsm_db *db)
 	e.has_log_num = true;
 	e.log_num = db->wal_num;
 	db->last_seq = r.max_seq;
+	db->flushed_seq = r.max_seq; /* all of it in tables now */
 	lsm_vset_set_last_seq(db->vs, r.max_seq);
 	rc = lsm_vset_apply(db->vs, &e); /* also makes the new log durable */
 out:
@@ -1892,6 +1976,13 @@ int lsm_close(lsm_db *db)
 		pthread_join(db->bg, NULL);
 	}
 	rc = db->bg_error;
+	if (db->old_wal) { /* before the current log: a prefix survives */
+		int rc2 = rc || db->old_synced ? LSM_OK
+					       : lsm_wal_sync(db->old_wal);
+		lsm_wal_close(db->old_wal);
+		if (!rc)
+			rc = rc2;
+	}
 	if (db->wal) {
 		int rc2 = rc ? LSM_OK : lsm_wal_sync(db->wal);
 		int rc3 = lsm_wal_close(db->wal);
