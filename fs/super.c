@@ -364,9 +364,9 @@ static int open_store(struct fs *fs, bool fresh, char *msg, size_t msglen)
 				fs->cfg.write_buffer_size :
 				default_write_buffer(fs->cfg.store);
 	opt.block_cache_size = FS_BLOCK_CACHE_DEFAULT;
-	/* Not yet partition_prefix_len = 1 (chunk tables apart from metadata,
-	 * moved down instead of rewritten): with it, space freed on a full
-	 * disk is not reclaimed (t_fulldisk), to be found first. */
+	/* Chunk tables apart from metadata, moved down instead of
+	 * rewritten. */
+	opt.partition_prefix_len = 1;
 	opt.sync_writes = fs->cfg.sync == FS_SYNC_ALWAYS;
 	opt.salvage = fs->cfg.salvage;
 	opt.env = fs->cfg.env;

@@ -21,6 +21,7 @@
  * variables and bg_error; it writes tables with mu released.
  * Lock order: db->mu, then the caches' internal mutexes.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -51,6 +52,27 @@ struct manual {
 	bool done;
 };
 
+/* Deletions free space only when a compaction merges them with the data
+ * they hide, in a deeper level.  Size scores alone may never bring that
+ * merge: with partition_prefix_len, a table of deletions lands just above
+ * the tables it hides (which compaction moves down without rewriting),
+ * and a level of small tombstone tables stays far below its size limit
+ * (RocksDB's answer: deletion-triggered compaction).  So a flushed table
+ * made mostly of deletions marks its key range, and the background thread
+ * compacts that range level by level down to the deepest level, as
+ * lsm_compact_range does.  Ranges marked while one is pending are joined
+ * to it.  Kept in memory only: a range lost by a close is compacted by
+ * the size scores one day, as before. */
+struct del_compact {
+	bool active;
+	int level;                 /* the next level to compact from */
+	struct lsm_buf start, end; /* user keys, inclusive */
+};
+
+/* A flushed table marks its range when at least this many of its entries,
+ * and at least half of them, are deletions. */
+#define DEL_COMPACT_MIN 16
+
 struct lsm_db {
 	char *dir;
 	struct lsm_options opt;
@@ -69,6 +91,21 @@ struct lsm_db {
 				       compaction loop to let a flush in */
 	lsm_wal *wal;               /* queue head */
 	uint64_t wal_num;           /* mu */
+	bool wal_dirty;             /* queue head: appended since its sync */
+	/* The log of db->imm, not synced at the switch (the writers do not
+	 * wait for it): a sync of the current log syncs it first
+	 * (sync_old_log), and the flush that retires it closes it unsynced,
+	 * its writes being in a durable table by then.  Recovery replays a
+	 * log only if its first sequence number follows the previous log's
+	 * last one (replay_record): a power cut that kept a later log's
+	 * writes but not all of an unsynced earlier one's ends the replay at
+	 * the gap, so what survives is a prefix. */
+	lsm_wal *old_wal;           /* mu */
+	bool old_synced;            /* mu */
+	bool old_busy;              /* mu: the queue head is syncing it */
+	uint64_t imm_last_seq;      /* mu: newest sequence number in imm */
+	uint64_t flushed_seq;       /* mu: newest sequence number in a table;
+				       what manifests record as last_seq */
 	struct writer *wq_head, *wq_tail; /* mu */
 	struct lsm_batch group;     /* queue head: merged batches */
 	struct lsm_buf frame;       /* queue head: encoded WAL record */
@@ -84,6 +121,9 @@ struct lsm_db {
 	bool bg_nospc;              /* mu: the last background job met ENOSPC */
 	uint64_t bg_retry_us;       /* mu: when to retry it */
 	uint64_t since_check;       /* mu: log bytes since the last statvfs */
+	uint64_t mem_dels;          /* mu: deletions in db->mem */
+	struct del_compact dc;      /* mu */
+	bool obsolete;              /* mu: a reader released an old version */
 	bool space_compact;         /* mu: compact everything to drop what
 				       deletions freed (set by a flush on a
 				       full disk) */
@@ -99,6 +139,7 @@ struct lsm_db {
 };
 
 static void *bg_main(void *arg);
+static void bg_flush_deletions(lsm_db *db);
 
 /* ====================================================================
  * Options and helpers
@@ -376,9 +417,33 @@ static bool partition_changes(const lsm_db *db, const struct table_out *t,
  * flush is done with them. */
 struct flush_out {
 	struct table_out t;
+	uint64_t dels;  /* deletions in t */
 	uint64_t *nums; /* owned */
 	int n, cap;
 };
+
+/* Marks user keys [s, l] for compaction down from level (struct
+ * del_compact), joined to the range already pending.  Requires db->mu. */
+static int dc_mark(lsm_db *db, int level, const uint8_t *s, size_t slen,
+		   const uint8_t *l, size_t llen)
+{
+	struct del_compact *d = &db->dc;
+	int rc = LSM_OK;
+
+	if (db->opt.no_background)
+		return LSM_OK; /* compactions only on demand */
+	if (!d->active || lsm_ukey_cmp(s, slen, d->start.data, d->start.len) < 0)
+		rc = lsm_buf_set(&d->start, s, slen);
+	if (!rc && (!d->active ||
+		    lsm_ukey_cmp(l, llen, d->end.data, d->end.len) > 0))
+		rc = lsm_buf_set(&d->end, l, llen);
+	if (rc)
+		return rc;
+	if (!d->active || level < d->level)
+		d->level = level;
+	d->active = true;
+	return LSM_OK;
+}
 
 /* Starts the flush's next table.  Takes db->mu when unlock is set (the
  * caller released it); recovery runs alone. */
@@ -397,6 +462,7 @@ static int flush_out_open(lsm_db *db, struct flush_out *o, bool unlock)
 	}
 	if (unlock)
 		pthread_mutex_lock(&db->mu);
+	o->dels = 0;
 	num = lsm_vset_new_file_num(db->vs);
 	if (!(rc = pending_add(db, num)))
 		o->nums[o->n++] = num;
@@ -412,6 +478,7 @@ static int flush_out_finish(lsm_db *db, struct flush_out *o,
 			    bool unlock)
 {
 	struct lsm_fmeta *f = NULL;
+	uint64_t entries = o->t.b ? lsm_sst_builder_entries(o->t.b) : 0;
 	int rc = table_finish(&o->t, &f), level;
 
 	if (rc || !f)
@@ -427,6 +494,10 @@ static int flush_out_finish(lsm_db *db, struct flush_out *o,
 					       f->largest.len - LSM_TRAILER);
 	db->st.flush_bytes += f->size;
 	rc = lsm_edit_add(e, level, f);
+	if (!rc && o->dels >= DEL_COMPACT_MIN && 2 * o->dels >= entries)
+		rc = dc_mark(db, level, f->smallest.data,
+			     f->smallest.len - LSM_TRAILER, f->largest.data,
+			     f->largest.len - LSM_TRAILER);
 	if (unlock)
 		pthread_mutex_unlock(&db->mu);
 	lsm_fmeta_unref(f);
@@ -458,6 +529,7 @@ static int write_level0(lsm_db *db, lsm_memtable *m, struct lsm_version *v,
 			goto out;
 		if ((rc = table_add(&o.t, k, klen, val, vlen)))
 			goto out;
+		o.dels += lsm_ikey_kind(k, klen) == LSM_KIND_DEL;
 	}
 	if ((rc = it->ops->status(it)))
 		goto out;
@@ -472,6 +544,17 @@ out:
 		pending_remove(db, o.nums[i]);
 	free(o.nums);
 	return rc;
+}
+
+/* Closes the old log once its memtable's flush is in the manifest (no
+ * sync: the table holds its writes), unless the queue head is syncing it
+ * (then the head closes it, sync_old_log).  Requires db->mu. */
+static void old_log_retire(lsm_db *db)
+{
+	if (!db->old_wal || db->old_busy)
+		return;
+	lsm_wal_close(db->old_wal); /* removed as obsolete */
+	db->old_wal = NULL;
 }
 
 /* Flushes db->imm.  Requires db->mu (released while writing). */
@@ -489,9 +572,13 @@ static int flush_imm(lsm_db *db)
 		goto out;
 	e.has_log_num = true;
 	e.log_num = db->wal_num; /* logs before the current one are done */
-	lsm_vset_set_last_seq(db->vs, db->last_seq);
+	/* Not db->last_seq: the current log's first record must follow the
+	 * manifest's last_seq (the gap check of replay_record). */
+	lsm_vset_set_last_seq(db->vs, db->imm_last_seq);
 	if ((rc = lsm_vset_apply(db->vs, &e)))
 		goto out;
+	db->flushed_seq = db->imm_last_seq;
+	old_log_retire(db);
 	lsm_mem_unref(db->imm);
 	db->imm = NULL;
 	atomic_store_explicit(&db->has_imm, false, memory_order_relaxed);
@@ -499,6 +586,7 @@ static int flush_imm(lsm_db *db)
 	if (db->nospc && !db->opt.no_background)
 		db->space_compact = true;
 	delete_obsolete(db);
+	bg_flush_deletions(db);
 out:
 	if (rc == LSM_ENOSPC)
 		delete_obsolete(db); /* the table that did not fit */
@@ -686,7 +774,7 @@ static int run_compaction(lsm_db *db, struct lsm_compaction *c)
 	}
 	if (rc)
 		goto out;
-	lsm_vset_set_last_seq(db->vs, db->last_seq);
+	lsm_vset_set_last_seq(db->vs, db->flushed_seq);
 	if ((rc = lsm_vset_apply(db->vs, &e)))
 		goto out;
 	db->st.compactions++;
@@ -694,8 +782,6 @@ out:
 	for (uint64_t *p = s.outputs; p < s.outputs + s.noutputs; p++)
 		pending_remove(db, *p);
 	free(s.outputs);
-	if (!rc || rc == LSM_ENOSPC) /* ENOSPC: drop the outputs written */
-		delete_obsolete(db);
 	lsm_edit_free(&e);
 	return rc;
 }
@@ -715,10 +801,43 @@ static bool needs_compaction(lsm_db *db)
 static bool has_work(lsm_db *db)
 {
 	return (db->imm && !db->opt.no_background) || db->manual ||
-	       db->space_compact || needs_compaction(db);
+	       db->space_compact || db->dc.active || db->obsolete ||
+	       needs_compaction(db);
 }
 
-/* One job: a flush, a step of manual compaction, or a compaction. */
+/* The deepest level holding tables.  Requires db->mu. */
+static int deepest_level_locked(lsm_db *db)
+{
+	struct lsm_version *v = lsm_vset_current(db->vs);
+	int deepest = 0;
+
+	for (int l = 1; l < LSM_MAX_LEVELS; l++)
+		if (v->nfiles[l])
+			deepest = l;
+	return deepest;
+}
+
+/* The next step of the pending deletion compaction (struct del_compact):
+ * the range's tables at d->level with those they overlap one level down;
+ * NULL (and the range done) once it reached the deepest level.  Requires
+ * db->mu. */
+static struct lsm_compaction *del_compaction(lsm_db *db)
+{
+	struct del_compact *d = &db->dc;
+	struct lsm_compaction *c;
+
+	while (d->active && d->level < deepest_level_locked(db)) {
+		c = lsm_vset_compact_range(db->vs, d->level, d->start.data,
+					   d->start.len, d->end.data,
+					   d->end.len);
+		if (c)
+			return c;
+		d->level++;
+	}
+	d->active = false;
+	return NULL;
+}
+
 /* On a full disk, space comes back only when compaction drops deleted
  * data: push everything down to the deepest level, one level at a time.
  * Returns the next step, or NULL when the data sits in one level.
@@ -737,21 +856,22 @@ static struct lsm_compaction *space_compaction(lsm_db *db)
 	return NULL;
 }
 
-static int bg_job(lsm_db *db)
+/* The compaction to run next, or NULL.  Requires db->mu. */
+static struct lsm_compaction *bg_pick(lsm_db *db)
 {
-	struct lsm_compaction *c = NULL;
 	struct manual *m = db->manual;
-	int rc;
+	struct lsm_compaction *c;
 
-	if (db->imm)
-		return flush_imm(db);
-	if (!m && db->space_compact && !(c = space_compaction(db))) {
+	/* On a full disk, the deletions' ranges first: they free space
+	 * without rewriting the rest, which may not fit. */
+	if (db->nospc && db->dc.active && (c = del_compaction(db)))
+		return c;
+	if (!m && db->space_compact) {
+		if ((c = space_compaction(db)))
+			return c;
 		db->space_compact = false;
-		return LSM_OK;
 	}
-	if (c) {
-		/* picked above */
-	} else if (m) {
+	if (m) {
 		c = lsm_vset_compact_range(db->vs, m->level,
 					   m->has_start ? m->start.data : NULL,
 					   m->start.len,
@@ -760,13 +880,37 @@ static int bg_job(lsm_db *db)
 		if (!c) {
 			m->done = true;
 			db->manual = NULL;
-			return LSM_OK;
 		}
-	} else if (!(c = lsm_vset_pick_compaction(db->vs))) {
+		return c;
+	}
+	if ((c = lsm_vset_pick_compaction(db->vs)))
+		return c;
+	return del_compaction(db);
+}
+
+/* One job: a flush, the removal of obsolete files, or a compaction
+ * (bg_pick).  Requires db->mu. */
+static int bg_job(lsm_db *db)
+{
+	struct lsm_compaction *c;
+	int rc;
+
+	if (db->imm)
+		return flush_imm(db);
+	if (db->obsolete) {
+		db->obsolete = false;
+		delete_obsolete(db);
 		return LSM_OK;
 	}
+	if (!(c = bg_pick(db)))
+		return LSM_OK;
 	rc = run_compaction(db, c);
+	/* Only now: c's version names the inputs, and a compaction that
+	 * is the last job (a full disk after a deletion) would otherwise
+	 * leave them on the disk until the next job. */
 	lsm_compaction_free(c);
+	if (!rc || rc == LSM_ENOSPC) /* ENOSPC: drop the outputs written */
+		delete_obsolete(db);
 	return rc;
 }
 
@@ -853,8 +997,7 @@ static int flush_inline(lsm_db *db)
 	return rc;
 }
 
-/* Starts a new memtable and log.  Requires db->mu and the queue head;
- * releases mu while syncing the old log. */
+/* Starts a new memtable and log.  Requires db->mu and the queue head. */
 static int switch_memtable(lsm_db *db)
 {
 	char path[LSM_PATH_MAX];
@@ -871,23 +1014,18 @@ static int switch_memtable(lsm_db *db)
 	old = db->wal;
 	db->wal = w;
 	db->wal_num = num;
+	db->mem_dels = 0;
+	/* No sync of the old log here (it was on every writer's path): it
+	 * waits in db->old_wal for a sync or its flush (struct lsm_db). */
+	assert(!db->old_wal);
+	db->old_wal = old;
+	db->old_synced = !db->wal_dirty;
+	db->wal_dirty = false;
+	db->imm_last_seq = db->last_seq;
 	db->imm = db->mem;
 	atomic_store_explicit(&db->has_imm, true, memory_order_relaxed);
 	db->mem = m;
 	pthread_cond_signal(&db->bg_work);
-	/* The old log must be durable before its memtable's flush retires
-	 * it, so that lsm_sync covers every earlier write. */
-	pthread_mutex_unlock(&db->mu);
-	rc = lsm_wal_sync(old);
-	if (!rc)
-		rc = lsm_wal_close(old);
-	else
-		lsm_wal_close(old);
-	pthread_mutex_lock(&db->mu);
-	if (rc) {
-		latch_error(db, rc);
-		return rc;
-	}
 	return db->opt.no_background ? flush_inline(db) : LSM_OK;
 fail:
 	if (w) {
@@ -955,6 +1093,43 @@ static int make_room(lsm_db *db, bool force, bool reserve)
 	}
 }
 
+/* On a full disk, deletions free nothing while they sit in the memtable,
+ * which they alone would take long to fill: once a deletion arrives there
+ * (and no earlier flush is pending), the memtable goes to a table, whose
+ * flush on a full disk compacts the data down (space_compact, and the
+ * deletion range: struct del_compact).  Runs after each write while the
+ * disk is full, also after one refused for lack of space, so that the
+ * deletions of the last unlink are flushed by the next attempt to write.
+ * Requires db->mu and the queue head. */
+static void flush_deletions(lsm_db *db)
+{
+	if (db->nospc && db->mem_dels && !db->imm && !db->bg_error)
+		(void)switch_memtable(db); /* an error is latched */
+}
+
+/* flush_deletions for the deletions that arrived while the previous flush
+ * ran, when no writer comes after them (the last unlink of an rm): the
+ * thread that ended a flush takes the empty writer queue's head for the
+ * switch (flush_imm; with writers queued it is one of theirs to do).
+ * Never with writers queued: one of them may wait for a compaction that
+ * only this thread can run.  Requires db->mu. */
+static void bg_flush_deletions(lsm_db *db)
+{
+	struct writer w = {.force = true};
+
+	if (db->wq_head || !db->nospc || !db->mem_dels || db->imm)
+		return;
+	pthread_cond_init(&w.cv, NULL);
+	db->wq_head = db->wq_tail = &w;
+	flush_deletions(db);
+	db->wq_head = w.next;
+	if (!db->wq_head)
+		db->wq_tail = NULL;
+	else
+		pthread_cond_signal(&db->wq_head->cv);
+	pthread_cond_destroy(&w.cv);
+}
+
 /* Refuses a write that does not free space while the disk's free space
  * is below the reserve.  Requires db->mu and the queue head. */
 static int space_check(lsm_db *db, bool reserve)
@@ -1007,6 +1182,7 @@ static struct writer *build_group(lsm_db *db, lsm_batch **out)
 struct mem_ins {
 	lsm_memtable *m;
 	uint64_t seq;
+	uint64_t dels; /* deletions inserted */
 };
 
 static int mem_insert_op(void *ctx, int kind, const uint8_t *k, size_t klen,
@@ -1014,7 +1190,34 @@ static int mem_insert_op(void *ctx, int kind, const uint8_t *k, size_t klen,
 {
 	struct mem_ins *mi = ctx;
 
+	mi->dels += kind == LSM_KIND_DEL;
 	return lsm_mem_add(mi->m, mi->seq++, kind, k, klen, v, vlen);
+}
+
+/* Syncs db->old_wal unless it is synced or retired, so that a sync of the
+ * current log covers every earlier write; closes it if its flush retired
+ * it meanwhile.  Requires db->mu (released while syncing) and the queue
+ * head.  A failed sync is latched. */
+static int sync_old_log(lsm_db *db)
+{
+	lsm_wal *old = db->old_wal;
+	int rc;
+
+	if (!old || db->old_synced)
+		return LSM_OK;
+	db->old_busy = true;
+	pthread_mutex_unlock(&db->mu);
+	rc = lsm_wal_sync(old);
+	pthread_mutex_lock(&db->mu);
+	db->old_busy = false;
+	if (rc) {
+		latch_error(db, rc);
+		return rc;
+	}
+	db->old_synced = true;
+	if (!db->imm) /* flushed while we synced */
+		old_log_retire(db);
+	return LSM_OK;
 }
 
 /* Appends b to the log and the memtable as the head.  Requires db->mu,
@@ -1022,10 +1225,12 @@ static int mem_insert_op(void *ctx, int kind, const uint8_t *k, size_t klen,
 static int commit_group(lsm_db *db, lsm_batch *b, bool sync, int nbatches)
 {
 	uint64_t seq = db->last_seq + 1;
-	struct mem_ins mi = {db->mem, seq};
+	struct mem_ins mi = {db->mem, seq, 0};
 	bool has_ops = b && b->count, appended = !has_ops;
 	int rc = LSM_OK;
 
+	if (sync && (rc = sync_old_log(db)))
+		return rc;
 	pthread_mutex_unlock(&db->mu);
 	if (has_ops) {
 		if (!(rc = lsm_wal_encode(&db->frame, seq, b)))
@@ -1047,9 +1252,11 @@ static int commit_group(lsm_db *db, lsm_batch *b, bool sync, int nbatches)
 		latch_error(db, rc);
 		return rc;
 	}
+	db->wal_dirty = !sync && (db->wal_dirty || has_ops);
 	if (has_ops) {
 		db->since_check += db->frame.len;
 		db->last_seq = seq + b->count - 1;
+		db->mem_dels += mi.dels;
 		db->st.wal_bytes += db->frame.len;
 		db->st.wal_records++;
 		db->st.user_bytes += b->user_bytes;
@@ -1097,6 +1304,7 @@ static int write_queued(lsm_db *db, struct writer *w)
 		}
 		rc = commit_group(db, b, sync, nbatches);
 	}
+	flush_deletions(db);
 	for (;;) {
 		x = db->wq_head;
 		db->wq_head = x->next;
@@ -1199,6 +1407,19 @@ static void refs_take(lsm_db *db, const lsm_snapshot *snap,
 	pthread_mutex_unlock(&db->mu);
 }
 
+/* Drops a reader's reference to v, likely its last: v is then no longer
+ * current, and its tables that no other version names are obsolete; the
+ * background thread removes them (a reader never lists the directory).
+ * Requires db->mu. */
+static void version_unref_last(lsm_db *db, struct lsm_version *v)
+{
+	if (v != lsm_vset_current(db->vs)) {
+		db->obsolete = true;
+		pthread_cond_signal(&db->bg_work);
+	}
+	lsm_version_unref(v);
+}
+
 static void refs_drop(lsm_db *db, struct read_refs *r)
 {
 	lsm_mem_unref(r->mem);
@@ -1207,7 +1428,7 @@ static void refs_drop(lsm_db *db, struct read_refs *r)
 	if (lsm_version_unref_unless_last(r->v))
 		return;
 	pthread_mutex_lock(&db->mu);
-	lsm_version_unref(r->v);
+	version_unref_last(db, r->v);
 	pthread_mutex_unlock(&db->mu);
 }
 
@@ -1284,7 +1505,7 @@ static void iter_done(void *arg)
 
 	if (!lsm_version_unref_unless_last(c->v)) {
 		pthread_mutex_lock(&c->db->mu);
-		lsm_version_unref(c->v);
+		version_unref_last(c->db, c->v);
 		pthread_mutex_unlock(&c->db->mu);
 	}
 }
@@ -1424,12 +1645,10 @@ out:
 
 static int deepest_level(lsm_db *db)
 {
-	int deepest = 0;
+	int deepest;
 
 	pthread_mutex_lock(&db->mu);
-	for (int l = 1; l < LSM_MAX_LEVELS; l++)
-		if (lsm_vset_current(db->vs)->nfiles[l])
-			deepest = l;
+	deepest = deepest_level_locked(db);
 	pthread_mutex_unlock(&db->mu);
 	return deepest;
 }
@@ -1488,16 +1707,33 @@ struct replay {
 	lsm_memtable *mem;
 	struct lsm_edit *e;
 	uint64_t max_seq;
+	uint64_t expect; /* the next record's first sequence number, at most */
+	uint64_t gap_seq; /* != 0: a record that did not follow: replay ends */
 };
+
+/* replay_record's return when a record does not follow the one before. */
+#define REPLAY_GAP 1
 
 static int replay_record(void *ctx, uint64_t seq, const uint8_t *ops,
 			 size_t opslen, uint32_t count)
 {
 	struct replay *r = ctx;
 	lsm_db *db = r->db;
-	struct mem_ins mi = {r->mem, seq};
+	struct mem_ins mi = {r->mem, seq, 0};
 	int rc;
 
+	/* Sequence numbers run on from log to log, and the first needed
+	 * log's first record follows the manifest's last_seq (flush_imm).
+	 * A record past the next number means writes before it were lost:
+	 * an older log's unsynced tail (struct lsm_db, old_wal).  A record
+	 * below it is kept: manifests of older versions recorded a larger
+	 * last_seq. */
+	if (seq > r->expect) {
+		r->gap_seq = seq;
+		return REPLAY_GAP;
+	}
+	if (count && seq + count > r->expect)
+		r->expect = seq + count;
 	/* lsm_wal_replay hands out only records lsm_wal_decode accepted. */
 	if ((rc = lsm_batch_walk(ops, opslen, mem_insert_op, &mi)))
 		return rc;
@@ -1572,6 +1808,7 @@ static int recover(lsm_db *db)
 	lsm_edit_init(&e);
 	r.e = &e;
 	r.max_seq = lsm_vset_last_seq(db->vs);
+	r.expect = r.max_seq + 1;
 	if ((rc = list_logs(db, &logs, &nlogs)) || (rc = lsm_mem_create(&r.mem)))
 		goto out;
 	for (size_t i = 0; i < nlogs; i++) {
@@ -1579,6 +1816,18 @@ static int recover(lsm_db *db)
 		memset(&rep, 0, sizeof(rep));
 		rc = lsm_wal_replay(db->env, path, db->opt.salvage,
 				    replay_record, &r, &rep);
+		if (rc == REPLAY_GAP) {
+			/* This log and the later ones are dropped: the new
+			 * log_num makes them obsolete. */
+			fprintf(stderr,
+				"lsm: %s: dropped from sequence number %llu on, "
+				"and %zu later logs: writes before it (%llu on) "
+				"were lost\n",
+				path, (unsigned long long)r.gap_seq,
+				nlogs - i - 1, (unsigned long long)r.expect);
+			rc = LSM_OK;
+			break;
+		}
 		if (rc)
 			goto out;
 		if (rep.dropped_bytes)
@@ -1596,6 +1845,7 @@ static int recover(lsm_db *db)
 	e.has_log_num = true;
 	e.log_num = db->wal_num;
 	db->last_seq = r.max_seq;
+	db->flushed_seq = r.max_seq; /* all of it in tables now */
 	lsm_vset_set_last_seq(db->vs, r.max_seq);
 	rc = lsm_vset_apply(db->vs, &e); /* also makes the new log durable */
 out:
@@ -1726,6 +1976,13 @@ int lsm_close(lsm_db *db)
 		pthread_join(db->bg, NULL);
 	}
 	rc = db->bg_error;
+	if (db->old_wal) { /* before the current log: a prefix survives */
+		int rc2 = rc || db->old_synced ? LSM_OK
+					       : lsm_wal_sync(db->old_wal);
+		lsm_wal_close(db->old_wal);
+		if (!rc)
+			rc = rc2;
+	}
 	if (db->wal) {
 		int rc2 = rc ? LSM_OK : lsm_wal_sync(db->wal);
 		int rc3 = lsm_wal_close(db->wal);
@@ -1748,6 +2005,8 @@ int lsm_close(lsm_db *db)
 	lsm_buf_free(&db->group.ops);
 	lsm_buf_free(&db->frame);
 	free(db->pending);
+	lsm_buf_free(&db->dc.start);
+	lsm_buf_free(&db->dc.end);
 	if (db->dir) {
 		pthread_mutex_destroy(&db->mu);
 		pthread_cond_destroy(&db->bg_work);

@@ -29,8 +29,9 @@
  *         next_file_num:uint  every file number in use is below it
  *                             (2 .. 2^56 - 1, so that the counter
  *                             can never wrap)
- *         last_seq:uint       newest sequence number the state covers
- *                             (<= 2^56 - 1)
+ *         last_seq:uint       newest sequence number in the tables
+ *                             (<= 2^56 - 1); the first needed log's
+ *                             first record is last_seq + 1
  *         log_num:uint        logs numbered below it are obsolete
  *         files:array(n) of array(5) [
  *             level:uint      < LSM_MAX_LEVELS
@@ -72,7 +73,12 @@
  *   since lsm_vset_live_files names only the current manifest).
  *
  *   last_seq is vs->last_seq at the time of the write: db.c sets it after
- *   WAL replay (lsm_vset_set_last_seq) and the next apply records it.
+ *   WAL replay and after each flush to the newest sequence number the
+ *   tables hold (lsm_vset_set_last_seq), and the next apply records it.
+ *   Logs continue the numbering, so a log whose first record does not
+ *   follow the one before shows lost writes (db.c, replay_record).
+ *   Manifests written before this rule may record a larger last_seq
+ *   (the newest write at the time); readers accept that.
  *
  *   Crash windows: before the rename, the old CURRENT and manifest stand
  *   and the half-written manifest is unnamed.  After the rename, a crash
