@@ -1008,7 +1008,7 @@ static int switch_memtable(lsm_db *db)
 
 	lsm_file_path(path, db->dir, num, "log");
 	if ((rc = lsm_mem_create(&m)) || (rc = lsm_wal_create(db->env, path, &w)))
-		goto fail;
+		goto undo;
 	if ((rc = db->env->sync_dir(db->env, db->dir)))
 		goto fail;
 	old = db->wal;
@@ -1028,14 +1028,17 @@ static int switch_memtable(lsm_db *db)
 	pthread_cond_signal(&db->bg_work);
 	return db->opt.no_background ? flush_inline(db) : LSM_OK;
 fail:
+	/* After a failed sync nothing says what reached the disk: stop. */
+	latch_error(db, rc);
+undo:
+	/* A log or memtable that could not be made (ENOSPC, ENOMEM) leaves
+	 * the store as it was: the write fails, the next may succeed. */
 	if (w) {
 		lsm_wal_close(w);
 		db->env->remove(db->env, path);
 	}
 	if (m)
 		lsm_mem_unref(m);
-	/* After a failed sync nothing says what reached the disk: stop. */
-	latch_error(db, rc);
 	return rc;
 }
 
@@ -1104,7 +1107,7 @@ static int make_room(lsm_db *db, bool force, bool reserve)
 static void flush_deletions(lsm_db *db)
 {
 	if (db->nospc && db->mem_dels && !db->imm && !db->bg_error)
-		(void)switch_memtable(db); /* an error is latched */
+		(void)switch_memtable(db); /* fails harmlessly or latches */
 }
 
 /* flush_deletions for the deletions that arrived while the previous flush

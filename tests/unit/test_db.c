@@ -1567,7 +1567,6 @@ static void test_partition(void **state)
 /* Bytes of the store's tables and logs on the disk. */
 static uint64_t dir_bytes(const char *dir)
 {
-	char path[256];
 	uint64_t n = 0;
 	struct dirent *d;
 	struct stat sb;
@@ -1579,8 +1578,7 @@ static uint64_t dir_bytes(const char *dir)
 		if (len < 4 || (strcmp(d->d_name + len - 4, ".sst") &&
 				strcmp(d->d_name + len - 4, ".log")))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
-		if (!stat(path, &sb))
+		if (!fstatat(dirfd(dp), d->d_name, &sb, 0))
 			n += (uint64_t)sb.st_size;
 	}
 	closedir(dp);
