@@ -398,7 +398,7 @@ static void uit_find_next(lsm_iter *it, bool skipping)
 {
 	struct lsm_iiter *in = it->in;
 	const uint8_t *uk;
-	size_t uklen;
+	size_t uklen, vlen;
 	uint64_t seq;
 	int kind;
 
@@ -414,6 +414,10 @@ static void uit_find_next(lsm_iter *it, bool skipping)
 			} else if (!skipping ||
 				   lsm_ukey_cmp(uk, uklen, it->skey.data,
 						it->skey.len) > 0) {
+				/* A table iterator may have shown its first
+				 * key without reading it (sst.c): reading the
+				 * value now lets uit_settle see its error. */
+				(void)in->ops->value(in, &vlen);
 				it->valid = true;
 				lsm_buf_clear(&it->skey);
 				return;

@@ -75,6 +75,7 @@
  * raise SIGBUS rather than return an error (set LSM_NO_MMAP in the
  * environment to read with pread instead).
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -1295,7 +1296,18 @@ void lsm_sst_unref(lsm_sst *t)
 
 /* Two levels: an index cursor picks the data block, a block cursor walks
  * it.  Holds a reference on the table and, when the table is read rather
- * than mapped, on the current block. */
+ * than mapped, on the current block.
+ *
+ * Lazy first entry: when the caller told the iterator the table's first
+ * key (lsm_sst_iter_first_key: the manifest's smallest key, known without
+ * reading the table), a seek at or before that key lands on the first
+ * entry without reading any block: the iterator is valid, its key is
+ * `first`, and the first block is read only when something needs more
+ * (value, next, prev), and then its first key must equal `first`
+ * (LSM_ECORRUPT otherwise).  A seek merges every level, and for most
+ * levels the target falls between the level's tables (a sparse deeper
+ * level) or before a level-0 table's range: their blocks, the seek's cost
+ * (cache misses), are then not touched unless the merge reaches them. */
 struct sst_iter {
 	struct lsm_iiter base;
 	lsm_sst *t;
@@ -1304,6 +1316,9 @@ struct sst_iter {
 	struct blk_ref blk; /* blk.data NULL: no block */
 	uint64_t blk_off;
 	int err;
+	const uint8_t *first; /* the table's first key (borrowed), or NULL */
+	size_t first_len;
+	bool lazy;            /* at the first entry, its block not read */
 };
 
 static void si_drop_block(struct sst_iter *si)
@@ -1387,13 +1402,14 @@ static bool si_valid(struct lsm_iiter *it)
 {
 	struct sst_iter *si = (struct sst_iter *)it;
 
-	return !si->err && si->blk.data && si->data.valid;
+	return !si->err && (si->lazy || (si->blk.data && si->data.valid));
 }
 
 static void si_first(struct lsm_iiter *it)
 {
 	struct sst_iter *si = (struct sst_iter *)it;
 
+	si->lazy = false;
 	if (si->err)
 		return;
 	blk_first(&si->index);
@@ -1407,6 +1423,7 @@ static void si_last(struct lsm_iiter *it)
 {
 	struct sst_iter *si = (struct sst_iter *)it;
 
+	si->lazy = false;
 	if (si->err)
 		return;
 	blk_last(&si->index);
@@ -1416,12 +1433,43 @@ static void si_last(struct lsm_iiter *it)
 	si_skip(si, false);
 }
 
+/* Reads the first block of a lazy iterator (see struct sst_iter): it
+ * stays at the same entry, or fails with LSM_ECORRUPT when that entry's
+ * key is not the `first` it was shown as.  False if it is not valid. */
+static bool si_unlazy(struct sst_iter *si)
+{
+	if (!si->lazy)
+		return si_valid(&si->base);
+	si_first(&si->base);
+	if (!si_valid(&si->base)) {
+		if (!si->err)
+			si->err = LSM_ERR(LSM_ECORRUPT,
+					  "%s: no entries, yet a first key",
+					  si->t->path);
+		return false;
+	}
+	if (si->data.klen != si->first_len ||
+	    memcmp(blk_key(&si->data), si->first, si->first_len)) {
+		si->err = LSM_ERR(LSM_ECORRUPT,
+				  "%s: first key differs from the manifest's "
+				  "smallest key", si->t->path);
+		return false;
+	}
+	return true;
+}
+
 static void si_seek(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
 {
 	struct sst_iter *si = (struct sst_iter *)it;
 
+	si->lazy = false;
 	if (si->err)
 		return;
+	if (si->first &&
+	    lsm_ikey_cmp_inline(ik, iklen, si->first, si->first_len) <= 0) {
+		si->lazy = true;
+		return;
+	}
 	blk_seek(&si->index, ik, iklen);
 	si_load_block(si);
 	if (si->blk.data && !si->err)
@@ -1433,7 +1481,7 @@ static void si_next(struct lsm_iiter *it)
 {
 	struct sst_iter *si = (struct sst_iter *)it;
 
-	if (!si_valid(it))
+	if (!si_unlazy(si))
 		return;
 	blk_next(&si->data);
 	si_skip(si, true);
@@ -1443,7 +1491,7 @@ static void si_prev(struct lsm_iiter *it)
 {
 	struct sst_iter *si = (struct sst_iter *)it;
 
-	if (!si_valid(it))
+	if (!si_unlazy(si))
 		return;
 	blk_prev(&si->data);
 	si_skip(si, false);
@@ -1453,14 +1501,24 @@ static const uint8_t *si_key(struct lsm_iiter *it, size_t *len)
 {
 	struct sst_iter *si = (struct sst_iter *)it;
 
+	if (si->lazy) {
+		*len = si->first_len;
+		return si->first;
+	}
 	*len = si->data.klen;
 	return blk_key(&si->data);
 }
 
+/* A lazy iterator reads its block here; if that fails, the iterator is no
+ * longer valid (status tells why) and the value is empty. */
 static const uint8_t *si_value(struct lsm_iiter *it, size_t *len)
 {
 	struct sst_iter *si = (struct sst_iter *)it;
 
+	if (!si_unlazy(si)) {
+		*len = 0;
+		return (const uint8_t *)"";
+	}
 	*len = si->data.vlen;
 	return si->data.val;
 }
@@ -1543,6 +1601,17 @@ struct lsm_iiter *lsm_sst_iter_at(lsm_sst *t, void *mem)
 	si_init(si, t);
 	si->base.ops = &sst_iter_at_ops;
 	return &si->base;
+}
+
+void lsm_sst_iter_first_key(struct lsm_iiter *it, const uint8_t *k,
+			    size_t klen)
+{
+	struct sst_iter *si = (struct sst_iter *)it;
+
+	assert(it->ops == &sst_iter_ops || it->ops == &sst_iter_at_ops);
+	si->lazy = false;
+	si->first = klen >= LSM_TRAILER ? k : NULL;
+	si->first_len = si->first ? klen : 0;
 }
 
 /* ---- point lookups and verification ---------------------------------- */

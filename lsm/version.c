@@ -1313,6 +1313,9 @@ static int table_iter(struct lsm_tcache *tc, const struct lsm_fmeta *f,
 		return rc;
 	rc = lsm_sst_iter(t, out);
 	lsm_sst_unref(t);
+	if (!rc) /* seeks before the table read nothing (sst.c) */
+		lsm_sst_iter_first_key(*out, f->smallest.data,
+				       f->smallest.len);
 	return rc;
 }
 
@@ -1347,6 +1350,9 @@ static bool li_open(struct level_iter *li, int index)
 	}
 	li->cur = lsm_sst_iter_at(t, li->slot);
 	lsm_sst_unref(t); /* the iterator holds its own reference */
+	/* a seek between two tables reads nothing of the second (sst.c) */
+	lsm_sst_iter_first_key(li->cur, li->files[index]->smallest.data,
+			       li->files[index]->smallest.len);
 	li->index = index;
 	return true;
 }
