@@ -124,7 +124,13 @@ static void merge_last(struct lsm_iiter *it)
 static void merge_seek(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
 {
 	struct merge_iter *mi = merge_of(it);
+	struct lsm_iiter *k;
 
+	/* Every child's cache misses at once, then the seeks (prepare in
+	 * lsm_int.h): a seek is bound by memory latency, not instructions. */
+	for (int i = 0; i < mi->n; i++)
+		if ((k = mi->kids[i].it)->ops->prepare)
+			k->ops->prepare(k, ik, iklen);
 	for (int i = 0; i < mi->n; i++) {
 		mi->kids[i].it->ops->seek(mi->kids[i].it, ik, iklen);
 		kid_load(&mi->kids[i]);

@@ -204,6 +204,13 @@ struct lsm_iiter_ops {
 	const uint8_t *(*value)(struct lsm_iiter *it, size_t *len);
 	int (*status)(struct lsm_iiter *it);
 	void (*destroy)(struct lsm_iiter *it);
+	/* Optional (NULL: none).  Announces seek(ik), which must be the
+	 * next call (or destroy): the iterator may do the first part of
+	 * that seek now and ask the memory system for what the rest will
+	 * read (prefetch), so that a merge that prepares every child before
+	 * seeking any waits for their cache misses together rather than one
+	 * after another.  Changes nothing that valid/key/value show. */
+	void (*prepare)(struct lsm_iiter *it, const uint8_t *ik, size_t iklen);
 };
 struct lsm_iiter {
 	const struct lsm_iiter_ops *ops;

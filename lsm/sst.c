@@ -1319,6 +1319,7 @@ struct sst_iter {
 	const uint8_t *first; /* the table's first key (borrowed), or NULL */
 	size_t first_len;
 	bool lazy;            /* at the first entry, its block not read */
+	bool prepared;        /* si_prepare placed index for the next seek */
 };
 
 static void si_drop_block(struct sst_iter *si)
@@ -1409,7 +1410,7 @@ static void si_first(struct lsm_iiter *it)
 {
 	struct sst_iter *si = (struct sst_iter *)it;
 
-	si->lazy = false;
+	si->lazy = si->prepared = false;
 	if (si->err)
 		return;
 	blk_first(&si->index);
@@ -1423,7 +1424,7 @@ static void si_last(struct lsm_iiter *it)
 {
 	struct sst_iter *si = (struct sst_iter *)it;
 
-	si->lazy = false;
+	si->lazy = si->prepared = false;
 	if (si->err)
 		return;
 	blk_last(&si->index);
@@ -1458,19 +1459,66 @@ static bool si_unlazy(struct sst_iter *si)
 	return true;
 }
 
+/* Would a seek to ik land lazily on the first entry? */
+static inline bool si_before_first(const struct sst_iter *si,
+				   const uint8_t *ik, size_t iklen)
+{
+	return si->first &&
+	       lsm_ikey_cmp_inline(ik, iklen, si->first, si->first_len) <= 0;
+}
+
+/* Asks for every line of mapped block contents p[size]: the restart
+ * array at the end first (the seek reads it first), then the entries.
+ * Measured (seekrandom after fillrandom+overwrite, 1M keys, 4 KiB
+ * blocks): the whole block beat the end alone, the end with the first
+ * and middle lines, and every other line, by 10-20%. */
+static void sst_prefetch_block(const uint8_t *p, size_t size)
+{
+	/* a block made large by one large value: its first lines only */
+	size_t n = size < 16384 ? size : 16384;
+
+	__builtin_prefetch(p + size - 1);
+	for (size_t o = 0; o < n; o += 64)
+		__builtin_prefetch(p + o);
+}
+
+/* The index search of the seek to ik that follows, and a prefetch of the
+ * data block it names when the table is mapped (lsm_iiter_ops.prepare). */
+static void si_prepare(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
+{
+	struct sst_iter *si = (struct sst_iter *)it;
+	const uint8_t *p, *end;
+	uint64_t off, size;
+
+	si->lazy = si->prepared = false;
+	if (si->err || si_before_first(si, ik, iklen))
+		return;
+	blk_seek(&si->index, ik, iklen);
+	si->prepared = true;
+	if (!si->t->map || !si->index.valid)
+		return;
+	p = si->index.val;
+	end = p + si->index.vlen;
+	/* a bad handle is reported by the seek (si_load_block) */
+	if (!lsm_varint_get(&p, end, &off) && !lsm_varint_get(&p, end, &size) &&
+	    !sst_check_handle(si->t, off, size))
+		sst_prefetch_block(si->t->map + off, (size_t)size);
+}
+
 static void si_seek(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
 {
 	struct sst_iter *si = (struct sst_iter *)it;
+	bool prepared = si->prepared;
 
-	si->lazy = false;
+	si->lazy = si->prepared = false;
 	if (si->err)
 		return;
-	if (si->first &&
-	    lsm_ikey_cmp_inline(ik, iklen, si->first, si->first_len) <= 0) {
+	if (si_before_first(si, ik, iklen)) {
 		si->lazy = true;
 		return;
 	}
-	blk_seek(&si->index, ik, iklen);
+	if (!prepared)
+		blk_seek(&si->index, ik, iklen);
 	si_load_block(si);
 	if (si->blk.data && !si->err)
 		blk_seek(&si->data, ik, iklen);
@@ -1560,7 +1608,7 @@ static void si_destroy_at(struct lsm_iiter *it)
 		.valid = si_valid, .first = si_first, .last = si_last,    \
 		.seek = si_seek, .next = si_next, .prev = si_prev,        \
 		.key = si_key, .value = si_value, .status = si_status,    \
-		.destroy = (destroy_fn),                                  \
+		.destroy = (destroy_fn), .prepare = si_prepare,           \
 	}
 static const struct lsm_iiter_ops sst_iter_ops = SST_ITER_OPS(si_destroy);
 static const struct lsm_iiter_ops sst_iter_at_ops = SST_ITER_OPS(si_destroy_at);

@@ -1415,6 +1415,17 @@ static void li_seek(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
 	}
 }
 
+/* The table the seek to ik will read, opened and prepared
+ * (lsm_iiter_ops.prepare); li_seek finds the same one open. */
+static void li_prepare(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
+{
+	struct level_iter *li = (struct level_iter *)it;
+
+	if (li_open(li, find_file(li->files, li->nfiles, ik, iklen)) &&
+	    li->cur->ops->prepare)
+		li->cur->ops->prepare(li->cur, ik, iklen);
+}
+
 static void li_next(struct lsm_iiter *it)
 {
 	struct level_iter *li = (struct level_iter *)it;
@@ -1476,6 +1487,7 @@ static const struct lsm_iiter_ops level_iter_ops = {
 	.value = li_value,
 	.status = li_status,
 	.destroy = li_destroy,
+	.prepare = li_prepare,
 };
 
 /* A concatenating iterator over files[0..n) (sorted, disjoint; borrowed
