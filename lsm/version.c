@@ -1297,6 +1297,7 @@ struct level_iter {
 	int index;              /* the file cur reads; nfiles when none */
 	struct lsm_iiter *cur;  /* placed in slot, or NULL */
 	int status;
+	bool prepared;          /* li_prepare chose index for the next seek */
 	/* lsm_sst_iter_size() bytes: each table's iterator in turn, so that
 	 * moving to another table allocates nothing. */
 	_Alignas(max_align_t) unsigned char slot[];
@@ -1408,8 +1409,11 @@ static void li_last(struct lsm_iiter *it)
 static void li_seek(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
 {
 	struct level_iter *li = (struct level_iter *)it;
+	int index = li->prepared ? li->index
+				 : find_file(li->files, li->nfiles, ik, iklen);
 
-	if (li_open(li, find_file(li->files, li->nfiles, ik, iklen))) {
+	li->prepared = false;
+	if (li_open(li, index)) {
 		li->cur->ops->seek(li->cur, ik, iklen);
 		li_skip(li, 1);
 	}
@@ -1421,6 +1425,7 @@ static void li_prepare(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
 {
 	struct level_iter *li = (struct level_iter *)it;
 
+	li->prepared = true; /* li->index: the table, or nfiles for none */
 	if (li_open(li, find_file(li->files, li->nfiles, ik, iklen)) &&
 	    li->cur->ops->prepare)
 		li->cur->ops->prepare(li->cur, ik, iklen);
