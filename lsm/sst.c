@@ -686,6 +686,16 @@ struct lsm_sst {
 	const uint8_t *map;       /* the whole file (env->map), or NULL */
 	_Atomic uint64_t *verified; /* owned bitmap, nblocks bits, or NULL */
 	uint32_t nblocks;         /* index entries */
+	/* Index summary (memory only, built at open when nblocks > 0): every
+	 * index key's user key shares its first ipre_len bytes (ipre, in the
+	 * index block); isum[i] holds the 8 bytes after them of entry i's
+	 * user key, big-endian, zero-padded.  isum is non-decreasing, so a
+	 * seek finds its index entry by a binary search over nblocks words
+	 * (a few cache lines) instead of over the index's restart array and
+	 * entries, and compares whole keys only among equal words. */
+	uint64_t *isum;           /* owned, nblocks words, or NULL */
+	const uint8_t *ipre;
+	size_t ipre_len;
 };
 
 /* A data block in use: contents data[size], and the block that owns them
@@ -1159,6 +1169,51 @@ static int footer_decode(lsm_sst *t, const uint8_t *p, uint64_t *index_off,
 
 static bool sst_index_ordinals(struct blk_iter *bi);
 
+/* The summary word of user key u[n] after its first pre bytes. */
+static inline uint64_t sum_word(const uint8_t *u, size_t n, size_t pre)
+{
+	uint8_t b[8] = {0};
+	uint64_t w;
+
+	if (n > pre)
+		memcpy(b, u + pre, n - pre < 8 ? n - pre : 8);
+	memcpy(&w, b, 8);
+	return __builtin_bswap64(w); /* big-endian: compares as the bytes */
+}
+
+/* Builds t's index summary (struct lsm_sst) from the index bi, whose
+ * entries are each at their own restart point (sst_index_ordinals).
+ * Without memory, or on a bad entry, the table simply has none. */
+static void sst_summary_build(lsm_sst *t, struct blk_iter *bi)
+{
+	const uint8_t *a, *b, *k;
+	size_t alen, blen, klen, pre = 0;
+	uint32_t n = bi->nrestarts;
+	uint64_t *w;
+
+	if (blk_restart_key(bi, 0, &a, &alen) ||
+	    blk_restart_key(bi, n - 1, &b, &blen))
+		return;
+	alen -= LSM_TRAILER;
+	blen -= LSM_TRAILER;
+	while (pre < alen && pre < blen && a[pre] == b[pre])
+		pre++;
+	if (!(w = malloc((size_t)n * sizeof(*w))))
+		return;
+	for (uint32_t i = 0; i < n; i++) {
+		if (blk_restart_key(bi, i, &k, &klen) ||
+		    klen - LSM_TRAILER < pre || memcmp(k, a, pre) ||
+		    (i && sum_word(k, klen - LSM_TRAILER, pre) < w[i - 1])) {
+			free(w);
+			return;
+		}
+		w[i] = sum_word(k, klen - LSM_TRAILER, pre);
+	}
+	t->isum = w;
+	t->ipre = a;
+	t->ipre_len = pre;
+}
+
 /* Reads the footer, then the index and filter blocks. */
 static int sst_load(lsm_sst *t)
 {
@@ -1189,6 +1244,8 @@ static int sst_load(lsm_sst *t)
 	if (fsize && (rc = sst_read_raw(t, foff, fsize, &t->filter)))
 		goto out;
 	t->nblocks = sst_index_ordinals(&bi) ? bi.nrestarts : 0;
+	if (t->nblocks)
+		sst_summary_build(t, &bi);
 out:
 	blk_key_free(&bi);
 	return rc;
@@ -1282,6 +1339,7 @@ void lsm_sst_unref(lsm_sst *t)
 	if (t->map)
 		t->env->unmap(t->env, t->f, t->map, t->size);
 	free(t->verified);
+	free(t->isum);
 	if (t->f)
 		t->env->close(t->env, t->f);
 	if (t->index)
@@ -1459,6 +1517,56 @@ static bool si_unlazy(struct sst_iter *si)
 	return true;
 }
 
+/* Places the index cursor bi of table t at its first entry >= ik, as
+ * blk_seek does, through the table's summary when it has one. */
+static void sst_index_seek(lsm_sst *t, struct blk_iter *bi,
+			   const uint8_t *ik, size_t iklen)
+{
+	size_t ulen = iklen - LSM_TRAILER, pre = t->ipre_len;
+	uint32_t lo = 0, hi = t->nblocks, mid, r;
+	uint64_t tw;
+	int c;
+
+	if (!t->isum || iklen < LSM_TRAILER || bi->err)
+		goto slow;
+	c = memcmp(ik, t->ipre, ulen < pre ? ulen : pre);
+	if (c > 0)
+		goto slow; /* after every key: rare, let blk_seek end it */
+	if (c == 0 && ulen >= pre) {
+		tw = sum_word(ik, ulen, pre);
+		while (lo < hi) { /* lo := first word >= tw */
+			mid = lo + (hi - lo) / 2;
+			if (t->isum[mid] < tw)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (hi = lo; hi < t->nblocks && t->isum[hi] == tw; hi++)
+			;
+		while (lo < hi) { /* among equal words: whole keys */
+			const uint8_t *k;
+			size_t klen;
+
+			mid = lo + (hi - lo) / 2;
+			if (blk_restart_key(bi, mid, &k, &klen))
+				return;
+			if (lsm_ikey_cmp_inline(k, klen, ik, iklen) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	} /* else before every key: lo = 0 */
+	r = lo;
+	if (r >= t->nblocks)
+		goto slow;
+	bi->valid = false;
+	blk_seek_restart(bi, r);
+	blk_parse_next(bi);
+	return;
+slow:
+	blk_seek(bi, ik, iklen);
+}
+
 /* Would a seek to ik land lazily on the first entry? */
 static inline bool si_before_first(const struct sst_iter *si,
 				   const uint8_t *ik, size_t iklen)
@@ -1493,7 +1601,7 @@ static void si_prepare(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
 	si->lazy = si->prepared = false;
 	if (si->err || si_before_first(si, ik, iklen))
 		return;
-	blk_seek(&si->index, ik, iklen);
+	sst_index_seek(si->t, &si->index, ik, iklen);
 	si->prepared = true;
 	if (!si->t->map || !si->index.valid)
 		return;
@@ -1518,7 +1626,7 @@ static void si_seek(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
 		return;
 	}
 	if (!prepared)
-		blk_seek(&si->index, ik, iklen);
+		sst_index_seek(si->t, &si->index, ik, iklen);
 	si_load_block(si);
 	if (si->blk.data && !si->err)
 		blk_seek(&si->data, ik, iklen);

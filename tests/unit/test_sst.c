@@ -1206,6 +1206,88 @@ static void test_bloom_bits_match_format(void **state)
 	}
 }
 
+/* ---- the index summary ----------------------------------------------- */
+
+/* User key of a summary test: "pp", then a group digit, then 8 bytes the
+ * same for the whole group, then a number (so that keys tie on their
+ * summary word for whole groups), or a short key ("pp" + digit). */
+static size_t tie_key(uint8_t *k, unsigned group, unsigned num, bool short_key)
+{
+	if (short_key)
+		return (size_t)snprintf((char *)k, 24, "pp%u", group);
+	return (size_t)snprintf((char *)k, 24, "pp%uSAMESAME%06u", group, num);
+}
+
+/* Seeks (and gets) through the index summary land where a sorted model
+ * says, also when many index entries tie on their summary word, for
+ * targets before, inside, between and after the table's keys. */
+static void test_index_summary(void **state)
+{
+	struct fixture *fx = *state;
+	size_t n = 0, cap = 6000;
+	struct ent *e = calloc(cap, sizeof(*e));
+	struct lsm_iiter *it;
+	uint64_t size;
+	lsm_sst *t;
+
+	for (unsigned g = 1; g <= 5; g++) {
+		for (unsigned i = 0; i < 1000; i++, n++) {
+			size_t ulen = tie_key(e[n].ik, g, i * 3, i == 0);
+			lsm_put_u64le(e[n].ik + ulen, (uint64_t)(n + 1) << 8 | 1);
+			e[n].iklen = ulen + LSM_TRAILER;
+			e[n].vlen = (uint32_t)(i % 40);
+			e[n].vseed = (uint32_t)n;
+		}
+	}
+	qsort(e, n, sizeof(*e), ent_cmp);
+	build(fx, e, n, 256, 10, &size);
+	assert_int_equal(lsm_sst_open(fx->env, fx->path, 7, size, NULL, &t),
+			 LSM_OK);
+	assert_int_equal(lsm_sst_iter(t, &it), LSM_OK);
+	for (int round = 0; round < 20000; round++) {
+		struct ent probe = {0};
+		uint64_t r = rnd();
+		size_t ulen, lo = 0, hi = n;
+
+		switch (r % 8) {
+		case 0: /* before everything, a prefix of the shared prefix */
+			ulen = (size_t)snprintf((char *)probe.ik, 24, "p");
+			break;
+		case 1: /* after everything */
+			ulen = (size_t)snprintf((char *)probe.ik, 24, "pq");
+			break;
+		default:
+			ulen = tie_key(probe.ik, (unsigned)(r >> 8) % 7,
+				       (unsigned)(r >> 16) % 3100,
+				       (r >> 40) % 9 == 0);
+		}
+		lsm_put_u64le(probe.ik + ulen, (r >> 20) % (n + 2) << 8 | 1);
+		probe.iklen = ulen + LSM_TRAILER;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (ent_cmp(&e[mid], &probe) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		it->ops->seek(it, probe.ik, probe.iklen);
+		if (lo == n) {
+			assert_false(it->ops->valid(it));
+			continue;
+		}
+		assert_true(it->ops->valid(it));
+		check_entry(it, &e[lo]);
+		if (lo > 0) {
+			it->ops->prev(it);
+			check_entry(it, &e[lo - 1]);
+		}
+	}
+	assert_int_equal(it->ops->status(it), LSM_OK);
+	it->ops->destroy(it);
+	lsm_sst_unref(t);
+	free(e);
+}
+
 /* ---- lazy first entry ------------------------------------------------ */
 
 /* An iterator told its table's first key: a seek at or before that key
@@ -1310,6 +1392,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bloom_bits_match_format,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lazy_first_key,
+						setup_read, teardown),
+		cmocka_unit_test_setup_teardown(test_index_summary, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_index_summary,
 						setup_read, teardown),
 	};
 
