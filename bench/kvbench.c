@@ -823,6 +823,39 @@ static void lsm_internals(void *h, struct result *r)
 	r->lsm_slowdowns = st.slowdowns;
 }
 
+/* -v: tables per level before or after a read workload (what a read
+ * merges), for lsm and LevelDB. */
+static void shape(const struct engine *e, void *h, const char *when,
+		  const char *wl)
+{
+	struct lsm_stats st;
+
+	if (e == &engine_lsm && !lsm_stats_get(h, &st)) {
+		fprintf(stderr, "lsm %s %s: tables per level", when, wl);
+		for (int l = 0; l < LSM_MAX_LEVELS; l++)
+			fprintf(stderr, " %d", st.files[l]);
+		fprintf(stderr, "\n");
+	}
+#ifdef KVBENCH_LEVELDB
+	if (e == &engine_leveldb) {
+		char *v = leveldb_property_value(((struct ldb *)h)->db,
+						 "leveldb.num-files-at-level0");
+		fprintf(stderr, "leveldb %s %s: tables per level", when, wl);
+		for (int l = 0; l < 7; l++) {
+			char prop[64];
+
+			snprintf(prop, sizeof(prop),
+				 "leveldb.num-files-at-level%d", l);
+			free(v);
+			v = leveldb_property_value(((struct ldb *)h)->db, prop);
+			fprintf(stderr, " %s", v ? v : "?");
+		}
+		free(v);
+		fprintf(stderr, "\n");
+	}
+#endif
+}
+
 static uint32_t *make_perm(uint64_t n)
 {
 	uint32_t *p = malloc(n * sizeof(*p));
@@ -888,7 +921,11 @@ static void child(const struct cfg *c, const struct engine *e, struct result *r)
 		}
 		for (int w = W_READRANDOM; w <= W_DELETERANDOM; w++)
 			if (c->want[w]) {
+				if (c->verbose)
+					shape(e, h, "before", wl_name[w]);
 				timed(c, e, h, w, perm, n, n, 1, r, 1);
+				if (c->verbose)
+					shape(e, h, "after", wl_name[w]);
 				if (w == W_DELETERANDOM)
 					user += n * KEY_LEN;
 			}

@@ -124,7 +124,13 @@ static void merge_last(struct lsm_iiter *it)
 static void merge_seek(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
 {
 	struct merge_iter *mi = merge_of(it);
+	struct lsm_iiter *k;
 
+	/* Every child's cache misses at once, then the seeks (prepare in
+	 * lsm_int.h): a seek is bound by memory latency, not instructions. */
+	for (int i = 0; i < mi->n; i++)
+		if ((k = mi->kids[i].it)->ops->prepare)
+			k->ops->prepare(k, ik, iklen);
 	for (int i = 0; i < mi->n; i++) {
 		mi->kids[i].it->ops->seek(mi->kids[i].it, ik, iklen);
 		kid_load(&mi->kids[i]);
@@ -398,7 +404,7 @@ static void uit_find_next(lsm_iter *it, bool skipping)
 {
 	struct lsm_iiter *in = it->in;
 	const uint8_t *uk;
-	size_t uklen;
+	size_t uklen, vlen;
 	uint64_t seq;
 	int kind;
 
@@ -414,6 +420,10 @@ static void uit_find_next(lsm_iter *it, bool skipping)
 			} else if (!skipping ||
 				   lsm_ukey_cmp(uk, uklen, it->skey.data,
 						it->skey.len) > 0) {
+				/* A table iterator may have shown its first
+				 * key without reading it (sst.c): reading the
+				 * value now lets uit_settle see its error. */
+				(void)in->ops->value(in, &vlen);
 				it->valid = true;
 				lsm_buf_clear(&it->skey);
 				return;

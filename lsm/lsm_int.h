@@ -204,6 +204,13 @@ struct lsm_iiter_ops {
 	const uint8_t *(*value)(struct lsm_iiter *it, size_t *len);
 	int (*status)(struct lsm_iiter *it);
 	void (*destroy)(struct lsm_iiter *it);
+	/* Optional (NULL: none).  Announces seek(ik), which must be the
+	 * next call (or destroy): the iterator may do the first part of
+	 * that seek now and ask the memory system for what the rest will
+	 * read (prefetch), so that a merge that prepares every child before
+	 * seeking any waits for their cache misses together rather than one
+	 * after another.  Changes nothing that valid/key/value show. */
+	void (*prepare)(struct lsm_iiter *it, const uint8_t *ik, size_t iklen);
 };
 struct lsm_iiter {
 	const struct lsm_iiter_ops *ops;
@@ -397,6 +404,13 @@ int lsm_sst_iter(lsm_sst *t, struct lsm_iiter **out);
  * mem to the caller, who may place another there. */
 size_t lsm_sst_iter_size(void);
 struct lsm_iiter *lsm_sst_iter_at(lsm_sst *t, void *mem);
+/* Tells a table iterator (lsm_sst_iter or _at) its table's first internal
+ * key k[klen] (the manifest's smallest; borrowed for the iterator's life)
+ * so that a seek at or before it reads no block until the entry's value
+ * or a move is needed (sst.c).  A table whose first key is not k then
+ * fails with LSM_ECORRUPT.  NULL or a short key: unknown. */
+void lsm_sst_iter_first_key(struct lsm_iiter *it, const uint8_t *k,
+			    size_t klen);
 /* Reads and checks every block (scrub, fsck). */
 int lsm_sst_verify(lsm_sst *t);
 

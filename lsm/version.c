@@ -1303,6 +1303,7 @@ struct level_iter {
 	int index;              /* the file cur reads; nfiles when none */
 	struct lsm_iiter *cur;  /* placed in slot, or NULL */
 	int status;
+	bool prepared;          /* li_prepare chose index for the next seek */
 	/* lsm_sst_iter_size() bytes: each table's iterator in turn, so that
 	 * moving to another table allocates nothing. */
 	_Alignas(max_align_t) unsigned char slot[];
@@ -1319,6 +1320,9 @@ static int table_iter(struct lsm_tcache *tc, const struct lsm_fmeta *f,
 		return rc;
 	rc = lsm_sst_iter(t, out);
 	lsm_sst_unref(t);
+	if (!rc) /* seeks before the table read nothing (sst.c) */
+		lsm_sst_iter_first_key(*out, f->smallest.data,
+				       f->smallest.len);
 	return rc;
 }
 
@@ -1353,6 +1357,9 @@ static bool li_open(struct level_iter *li, int index)
 	}
 	li->cur = lsm_sst_iter_at(t, li->slot);
 	lsm_sst_unref(t); /* the iterator holds its own reference */
+	/* a seek between two tables reads nothing of the second (sst.c) */
+	lsm_sst_iter_first_key(li->cur, li->files[index]->smallest.data,
+			       li->files[index]->smallest.len);
 	li->index = index;
 	return true;
 }
@@ -1408,11 +1415,26 @@ static void li_last(struct lsm_iiter *it)
 static void li_seek(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
 {
 	struct level_iter *li = (struct level_iter *)it;
+	int index = li->prepared ? li->index
+				 : find_file(li->files, li->nfiles, ik, iklen);
 
-	if (li_open(li, find_file(li->files, li->nfiles, ik, iklen))) {
+	li->prepared = false;
+	if (li_open(li, index)) {
 		li->cur->ops->seek(li->cur, ik, iklen);
 		li_skip(li, 1);
 	}
+}
+
+/* The table the seek to ik will read, opened and prepared
+ * (lsm_iiter_ops.prepare); li_seek finds the same one open. */
+static void li_prepare(struct lsm_iiter *it, const uint8_t *ik, size_t iklen)
+{
+	struct level_iter *li = (struct level_iter *)it;
+
+	li->prepared = true; /* li->index: the table, or nfiles for none */
+	if (li_open(li, find_file(li->files, li->nfiles, ik, iklen)) &&
+	    li->cur->ops->prepare)
+		li->cur->ops->prepare(li->cur, ik, iklen);
 }
 
 static void li_next(struct lsm_iiter *it)
@@ -1476,6 +1498,7 @@ static const struct lsm_iiter_ops level_iter_ops = {
 	.value = li_value,
 	.status = li_status,
 	.destroy = li_destroy,
+	.prepare = li_prepare,
 };
 
 /* A concatenating iterator over files[0..n) (sorted, disjoint; borrowed

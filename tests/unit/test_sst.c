@@ -1206,6 +1206,160 @@ static void test_bloom_bits_match_format(void **state)
 	}
 }
 
+/* ---- the index summary ----------------------------------------------- */
+
+/* User key of a summary test: "pp", then a group digit, then 8 bytes the
+ * same for the whole group, then a number (so that keys tie on their
+ * summary word for whole groups), or a short key ("pp" + digit). */
+static size_t tie_key(uint8_t *k, unsigned group, unsigned num, bool short_key)
+{
+	if (short_key)
+		return (size_t)snprintf((char *)k, 24, "pp%u", group);
+	return (size_t)snprintf((char *)k, 24, "pp%uSAMESAME%06u", group, num);
+}
+
+/* Seeks (and gets) through the index summary land where a sorted model
+ * says, also when many index entries tie on their summary word, for
+ * targets before, inside, between and after the table's keys. */
+static void test_index_summary(void **state)
+{
+	struct fixture *fx = *state;
+	size_t n = 0, cap = 6000;
+	struct ent *e = calloc(cap, sizeof(*e));
+	struct lsm_iiter *it;
+	uint64_t size;
+	lsm_sst *t;
+
+	for (unsigned g = 1; g <= 5; g++) {
+		for (unsigned i = 0; i < 1000; i++, n++) {
+			size_t ulen = tie_key(e[n].ik, g, i * 3, i == 0);
+			lsm_put_u64le(e[n].ik + ulen, (uint64_t)(n + 1) << 8 | 1);
+			e[n].iklen = ulen + LSM_TRAILER;
+			e[n].vlen = (uint32_t)(i % 40);
+			e[n].vseed = (uint32_t)n;
+		}
+	}
+	qsort(e, n, sizeof(*e), ent_cmp);
+	build(fx, e, n, 256, 10, &size);
+	assert_int_equal(lsm_sst_open(fx->env, fx->path, 7, size, NULL, &t),
+			 LSM_OK);
+	assert_int_equal(lsm_sst_iter(t, &it), LSM_OK);
+	for (int round = 0; round < 20000; round++) {
+		struct ent probe = {0};
+		uint64_t r = rnd();
+		size_t ulen, lo = 0, hi = n;
+
+		switch (r % 8) {
+		case 0: /* before everything, a prefix of the shared prefix */
+			ulen = (size_t)snprintf((char *)probe.ik, 24, "p");
+			break;
+		case 1: /* after everything */
+			ulen = (size_t)snprintf((char *)probe.ik, 24, "pq");
+			break;
+		default:
+			ulen = tie_key(probe.ik, (unsigned)(r >> 8) % 7,
+				       (unsigned)(r >> 16) % 3100,
+				       (r >> 40) % 9 == 0);
+		}
+		lsm_put_u64le(probe.ik + ulen, (r >> 20) % (n + 2) << 8 | 1);
+		probe.iklen = ulen + LSM_TRAILER;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (ent_cmp(&e[mid], &probe) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		it->ops->seek(it, probe.ik, probe.iklen);
+		if (lo == n) {
+			assert_false(it->ops->valid(it));
+			continue;
+		}
+		assert_true(it->ops->valid(it));
+		check_entry(it, &e[lo]);
+		if (lo > 0) {
+			it->ops->prev(it);
+			check_entry(it, &e[lo - 1]);
+		}
+	}
+	assert_int_equal(it->ops->status(it), LSM_OK);
+	it->ops->destroy(it);
+	lsm_sst_unref(t);
+	free(e);
+}
+
+/* ---- lazy first entry ------------------------------------------------ */
+
+/* An iterator told its table's first key: a seek at or before that key
+ * reads no block (counted reads of an env that cannot map) until value or
+ * a move; then the entries are the table's, both ways. */
+static void test_lazy_first_key(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t size = build_simple(fx, 2000, 512);
+	uint8_t first[32], before[32];
+	size_t flen, klen, vlen;
+	const uint8_t *k;
+	struct lsm_iiter *it;
+	lsm_sst *t;
+	int reads;
+
+	assert_int_equal(lsm_sst_open(fx->env, fx->path, 7, size, NULL, &t),
+			 LSM_OK);
+	flen = (size_t)snprintf((char *)first, 24, "key%06d", 0);
+	memcpy(before, first, flen);
+	lsm_put_u64le(first + flen, (uint64_t)1 << 8 | 1);
+	lsm_put_u64le(before + flen, (uint64_t)9 << 8 | 1); /* newer: first */
+	flen += LSM_TRAILER;
+	assert_int_equal(lsm_sst_iter(t, &it), LSM_OK);
+	lsm_sst_iter_first_key(it, first, flen);
+
+	for (int round = 0; round < 4; round++) {
+		const uint8_t *target = round % 2 ? before : first;
+		reads = atomic_load(&fx->ce.reads);
+		it->ops->seek(it, target, flen);
+		assert_true(it->ops->valid(it));
+		k = it->ops->key(it, &klen);
+		assert_ptr_equal(k, first); /* shown from the caller's key */
+		assert_int_equal(atomic_load(&fx->ce.reads), reads);
+		if (round < 2) {
+			it->ops->value(it, &vlen); /* reads the block */
+			assert_int_equal(vlen, 0);
+			assert_int_equal(atomic_load(&fx->ce.reads), reads + 1);
+		}
+		if (round % 2) {
+			it->ops->next(it);
+			k = it->ops->key(it, &klen);
+			assert_memory_equal(k, "key000001", 9);
+		} else {
+			it->ops->prev(it);
+			assert_false(it->ops->valid(it));
+		}
+	}
+	/* After the table's first key: read as before. */
+	it->ops->seek(it, (const uint8_t *)"key000500\xff\xff\xff\xff\xff\xff"
+			  "\xff\xff", 17);
+	assert_true(it->ops->valid(it));
+	assert_memory_equal(it->ops->key(it, &klen), "key000500", 9);
+	assert_int_equal(it->ops->status(it), LSM_OK);
+	it->ops->destroy(it);
+
+	/* A first key that is not the table's (a manifest that lies): shown
+	 * by the seek, then LSM_ECORRUPT naming the file when read. */
+	assert_int_equal(lsm_sst_iter(t, &it), LSM_OK);
+	memcpy(before, "aaa", 3);
+	lsm_sst_iter_first_key(it, before, flen);
+	it->ops->seek(it, before, flen);
+	assert_true(it->ops->valid(it));
+	k = it->ops->value(it, &vlen);
+	assert_int_equal(vlen, 0);
+	assert_false(it->ops->valid(it));
+	assert_int_equal(it->ops->status(it), LSM_ECORRUPT);
+	assert_error_names(fx->path, "first key");
+	it->ops->destroy(it);
+	lsm_sst_unref(t);
+}
+
 int main(void)
 {
 	const char *s = getenv("LSM_SEED");
@@ -1237,6 +1391,12 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bloom_bits_match_format,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_first_key,
+						setup_read, teardown),
+		cmocka_unit_test_setup_teardown(test_index_summary, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_index_summary,
+						setup_read, teardown),
 	};
 
 	if (s)
