@@ -28,11 +28,6 @@
 #include "fs.h"
 
 #define FS_FILE_MAX ((uint64_t)INT64_MAX)
-/* Reads touching at least this many chunks walk one iterator (read_iter)
- * instead of one lsm_get per chunk. */
-#ifndef FS_READ_ITER_CHUNKS
-#define FS_READ_ITER_CHUNKS 2
-#endif
 
 void fs_wbuf_free(struct fs_inode *ip)
 {
@@ -381,102 +376,11 @@ int fs_file_write(struct fs *fs, struct fs_inode *ip, uint64_t off,
 	return done ? 0 : rc;
 }
 
-/* Copies what chunk value val (len bytes) holds of [pos, pos + n) into
- * dst, zeros past its end (pos is coff bytes into the chunk). */
-static void chunk_copy_out(uint8_t *dst, const uint8_t *val, uint32_t len,
-			   uint32_t coff, uint32_t n)
-{
-	uint32_t have = len > coff ? len - coff : 0;
-
-	if (have > n)
-		have = n;
-	if (have)
-		memcpy(dst, val + coff, have);
-	memset(dst + have, 0, n - have);
-}
-
-/* Reads [off, end) of the stored chunks one lsm_get per chunk, copying
- * from the store's value into buf. */
-static int read_gets(struct fs *fs, uint64_t ino, uint64_t off, uint64_t end,
-		     uint8_t *buf)
-{
-	const uint32_t cs = fs->chunk_size;
-
-	for (uint64_t pos = off; pos < end;) {
-		uint32_t coff = (uint32_t)(pos % cs), len;
-		uint32_t n = cs - coff < end - pos ? cs - coff : (uint32_t)(end - pos);
-		void *val;
-		int rc;
-
-		if ((rc = chunk_get(fs, ino, pos / cs, &val, &len)))
-			return rc;
-		chunk_copy_out(buf + (pos - off), val, len, coff, n);
-		free(val);
-		pos += n;
-	}
-	return 0;
-}
-
-/*
- * Reads [off, end) with one iterator over the run of chunk keys: each
- * value is copied straight from the store's block into buf (no value
- * allocated and copied per chunk, one descent of the levels instead of
- * one per chunk).  Absent chunks are holes (zeros).
- */
-static int read_iter(struct fs *fs, uint64_t ino, uint64_t off, uint64_t end,
-		     uint8_t *buf)
-{
-	const uint32_t cs = fs->chunk_size;
-	uint8_t k[FS_KEY_MAX], pre[FS_KEY_MAX];
-	size_t plen = fs_key_prefix(pre, FS_K_CHUNK, ino);
-	uint64_t pos = off;
-	lsm_iter *it = NULL;
-	int rc;
-
-	if ((rc = fs_errno(lsm_iter_open(fs->db, NULL, &it))))
-		return rc;
-	lsm_iter_seek(it, k, fs_key_chunk(k, ino, off / cs));
-	for (; pos < end && lsm_iter_valid(it); lsm_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *key = lsm_iter_key(it, &kl);
-		const uint8_t *val;
-		uint64_t ci, cpos;
-		uint32_t coff, n;
-
-		if (kl != plen + 8 || memcmp(key, pre, plen))
-			break;
-		ci = fs_get_u64be(key + plen);
-		if (ci > (end - 1) / cs)
-			break;
-		cpos = ci * cs;
-		if (cpos > pos) { /* a hole before this chunk */
-			memset(buf + (pos - off), 0, cpos - pos);
-			pos = cpos;
-		}
-		val = lsm_iter_value(it, &vl);
-		if (vl > cs) {
-			rc = EIO;
-			goto out;
-		}
-		coff = (uint32_t)(pos - cpos);
-		n = cs - coff < end - pos ? cs - coff : (uint32_t)(end - pos);
-		chunk_copy_out(buf + (pos - off), val, (uint32_t)vl, coff, n);
-		pos += n;
-	}
-	if ((rc = fs_errno(lsm_iter_status(it))))
-		goto out;
-	if (pos < end)
-		memset(buf + (pos - off), 0, end - pos);
-out:
-	lsm_iter_close(it);
-	return rc;
-}
-
 int fs_file_read(struct fs *fs, struct fs_inode *ip, uint64_t off,
 		 size_t size, uint8_t *buf, size_t *nread)
 {
 	const uint32_t cs = fs->chunk_size;
-	uint64_t end;
+	uint64_t end, pos;
 	int rc = 0;
 
 	*nread = 0;
@@ -494,12 +398,23 @@ int fs_file_read(struct fs *fs, struct fs_inode *ip, uint64_t off,
 	pthread_mutex_unlock(&ip->mu);
 	if (rc)
 		return rc;
-	if ((end - 1) / cs - off / cs + 1 >= FS_READ_ITER_CHUNKS)
-		rc = read_iter(fs, ip->ino, off, end, buf);
-	else
-		rc = read_gets(fs, ip->ino, off, end, buf);
-	if (rc)
-		return rc;
+	for (pos = off; pos < end;) {
+		uint32_t coff = (uint32_t)(pos % cs), len, have;
+		uint32_t n = cs - coff < end - pos ? cs - coff : (uint32_t)(end - pos);
+		void *val;
+
+		/* Straight from the store's value into the reply. */
+		if ((rc = chunk_get(fs, ip->ino, pos / cs, &val, &len)))
+			return rc;
+		have = len > coff ? len - coff : 0;
+		if (have > n)
+			have = n;
+		if (have)
+			memcpy(buf + (pos - off), (uint8_t *)val + coff, have);
+		memset(buf + (pos - off) + have, 0, n - have);
+		free(val);
+		pos += n;
+	}
 	*nread = (size_t)(end - off);
 	return 0;
 }

@@ -1,10 +1,9 @@
 #!/bin/bash
-# The data path's read side (fs/main.c, fs/file.c): the mount's readahead is raised to
-# 4 MiB through sysfs (-o readahead= sets it, 0 keeps the kernel's), so that a cold
-# sequential read reaches the daemon as 1 MiB requests; and reads spanning several
-# chunks walk one store iterator (file.c read_iter): holes, a short last chunk, reads
-# starting and ending inside chunks and chunks written after the hole must come back
-# exactly, cold (after a remount) and warm.
+# The data path's read side (fs/main.c): the mount's readahead is raised to 4 MiB
+# through sysfs (-o readahead= sets it, 0 keeps the kernel's), so that a cold sequential
+# read reaches the daemon as 1 MiB requests; reads spanning several chunks (holes, a
+# short last chunk, reads starting and ending inside chunks) must come back exactly,
+# cold (after a remount) and warm.
 source "$(dirname "$0")/lib.sh"
 
 STORE=$T_DIR/store
