@@ -34,10 +34,18 @@
 #define LSMFS_VERSION "0.1"
 #define FS_WORKERS 4 /* threads for fsync and large reads (ops.c) */
 #define FS_CACHE_TIMEOUT 86400.0 /* s: kernel's entry and attribute cache */
+/* The kernel's readahead for the mount, in KiB.  FUSE offers the
+ * filesystem at most the device default (128 KiB) at INIT, so a cold
+ * sequential read came as 128 KiB requests; with 4 MiB the kernel sends
+ * 1 MiB requests (max_write's 256 pages), several at once, and the
+ * workers serve them in parallel (1 GiB cold: ~500 -> ~750 MiB/s, daemon
+ * CPU 1.06 -> 0.90 s).  Set through sysfs after the mount (root only;
+ * otherwise the kernel's default stays). */
+#define FS_READAHEAD_KB_DEFAULT 4096
 
 struct opts {
 	char *store, *mnt;
-	char *write_buffer, *chunk_size, *sync;
+	char *write_buffer, *chunk_size, *sync, *readahead;
 	int help, version, foreground, debug, ro, salvage, error;
 	int nonopts;
 };
@@ -49,6 +57,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("write_buffer=%s", write_buffer),
 	OPT("chunk_size=%s", chunk_size),
 	OPT("sync=%s", sync),
+	OPT("readahead=%s", readahead),
 	{ "salvage", offsetof(struct opts, salvage), 1 },
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -163,6 +172,8 @@ static void usage(FILE *f)
 "  -o sync=MODE           none: fsync does not sync the store;\n"
 "                         fsync: fsync syncs it (default);\n"
 "                         always: every change is synced before the reply\n"
+"  -o readahead=SIZE      the kernel's readahead for the mount (default\n"
+"                         4M; 0 keeps the kernel's; needs root)\n"
 "  -o allow_other         let other users access the mount\n"
 "  -o ro                  mount read-only; a store that fsck finds damaged\n"
 "                         still mounts so: damaged files give EIO, the\n"
@@ -195,6 +206,10 @@ static uint64_t parse_size(const char *s)
 		end++;
 	return *end ? 0 : v;
 }
+
+/* -o readahead in KiB (0: leave the kernel's); main.c's own setting, no
+ * part of the store's configuration. */
+static unsigned cfg_readahead_kb;
 
 /* Checks the options; fills cfg.  Prints one line and returns -1 on error. */
 static int make_config(struct opts *o, struct fs_config *cfg)
@@ -233,6 +248,17 @@ static int make_config(struct opts *o, struct fs_config *cfg)
 			return -1;
 		}
 		cfg->chunk_size = (uint32_t)v;
+	}
+	cfg_readahead_kb = FS_READAHEAD_KB_DEFAULT;
+	if (o->readahead) {
+		uint64_t v = parse_size(o->readahead);
+
+		if ((v == 0 && strcmp(o->readahead, "0")) || v > (1ull << 30)) {
+			fprintf(stderr, "lsmfs: bad readahead size: %s (0..1G)\n",
+				o->readahead);
+			return -1;
+		}
+		cfg_readahead_kb = (unsigned)(v / 1024);
 	}
 	if (o->sync) {
 		if (!strcmp(o->sync, "none"))
@@ -371,6 +397,39 @@ out:
 	return rc;
 }
 
+/*
+ * Sets the readahead of the mount on mnt (cfg_readahead_kb) through
+ * /sys/class/bdi/MAJ:MIN/read_ahead_kb, the device number read from
+ * /proc/self/mountinfo (a stat of mnt would ask this very daemon, whose
+ * loop has not started).  Best effort: without root it stays as it is.
+ */
+static void set_readahead(const char *mnt)
+{
+	char line[8192], dev[32] = "", path[96];
+	FILE *f;
+
+	if (!cfg_readahead_kb || !(f = fopen("/proc/self/mountinfo", "r")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char d[32], m[4096];
+
+		/* id parent MAJ:MIN root mountpoint ...; the last line for
+		 * mnt is the newest mount (names with spaces are escaped,
+		 * and are then left alone). */
+		if (sscanf(line, "%*s %*s %31s %*s %4095s", d, m) == 2 &&
+		    !strcmp(m, mnt))
+			memcpy(dev, d, sizeof(dev));
+	}
+	fclose(f);
+	if (!dev[0])
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	if ((f = fopen(path, "w"))) {
+		fprintf(f, "%u\n", cfg_readahead_kb);
+		fclose(f);
+	}
+}
+
 /* Runs the mounted session until unmount; returns the exit status. */
 static int serve(struct fs *fs, struct fuse_args *args, const char *mnt,
 		 int ready_fd)
@@ -391,6 +450,7 @@ static int serve(struct fs *fs, struct fuse_args *args, const char *mnt,
 		goto out_signals;
 	}
 	fs->se = se;
+	set_readahead(mnt);
 	daemon_ready(ready_fd, 0);
 	ready_fd = -1;
 	if (chdir("/")) {
@@ -500,6 +560,7 @@ out:
 	free(o.write_buffer);
 	free(o.chunk_size);
 	free(o.sync);
+	free(o.readahead);
 	free(store);
 	free(mnt);
 	return rc;

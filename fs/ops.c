@@ -202,6 +202,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
 	conn->max_write = 1u << 20;
+	/* The kernel takes the smaller of this and the mount's readahead
+	 * (main.c raises that through sysfs before the loop starts). */
+	conn->max_readahead = 64u << 20;
 	/* HANDLE_KILLPRIV: we drop set-user-ID on write, truncate and chown
 	 * (file.c), which would save the kernel a getattr on each; but
 	 * libfuse 3.14 never passes it (nor PARALLEL_DIROPS) on to the
