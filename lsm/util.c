@@ -17,12 +17,115 @@ static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 static int crc_have_hw; /* set once by crc_init */
 #endif
 
+#if defined(__x86_64__)
+/*
+ * The SSE4.2 crc32 instruction computes CRC32C itself, 8 bytes a step,
+ * but one step must wait for the previous one (latency 3, throughput 1):
+ * a single stream uses a third of the unit. So a long buffer is cut into
+ * three consecutive blocks of B bytes, whose CRCs run interleaved, each
+ * from register 0 except the first. The CRC register is linear over
+ * GF(2): the register after A then C equals shift(reg after A, len C) ^
+ * (reg after C from 0), where shift(x, len) runs len zero bytes through
+ * x. So the three are joined as shift(shift(c0, B) ^ c1, B) ^ c2.
+ * shift for a fixed B is a 32x32 bit matrix, applied as four 256-entry
+ * tables (one per byte of x), built at init by squaring the one-zero-bit
+ * matrix (as zlib's crc32_combine does; cf. Mark Adler's crc32c.c). Two
+ * block sizes: CRC_LONG for the bulk of 64 KiB values, CRC_SHORT for what
+ * is left and for blocks of a few KiB; below 3 * CRC_SHORT one stream.
+ */
+#define CRC_LONG 8192
+#define CRC_SHORT 256
+static uint32_t crc_long[4][256], crc_short[4][256];
+
+/* m applied to v: the XOR of the columns of m selected by v's bits. */
+static uint32_t gf2_times(const uint32_t m[32], uint32_t v)
+{
+	uint32_t r = 0;
+
+	for (int i = 0; v; v >>= 1, i++)
+		if (v & 1)
+			r ^= m[i];
+	return r;
+}
+
+/* Fills t with the operator "run len zero bytes through the register"
+ * (len a power of two, at least 1). */
+static void crc_zeros_table(uint32_t t[4][256], size_t len)
+{
+	uint32_t m[32], sq[32];
+
+	m[0] = 0x82F63B78u; /* one zero bit: shift right, fold bit 0 */
+	for (int i = 1; i < 32; i++)
+		m[i] = 1u << (i - 1);
+	for (size_t bits = 1; bits < 8 * len; bits <<= 1) {
+		for (int i = 0; i < 32; i++)
+			sq[i] = gf2_times(m, m[i]);
+		memcpy(m, sq, sizeof(m));
+	}
+	for (int k = 0; k < 4; k++)
+		for (uint32_t i = 0; i < 256; i++)
+			t[k][i] = gf2_times(m, i << (8 * k));
+}
+
+static uint32_t crc_shift(const uint32_t t[4][256], uint32_t c)
+{
+	return t[0][c & 0xff] ^ t[1][(c >> 8) & 0xff] ^
+	       t[2][(c >> 16) & 0xff] ^ t[3][c >> 24];
+}
+
+/* Register c after the 3 * b bytes at p (p 8-aligned, b a multiple of 8),
+ * as three interleaved streams joined through t (the operator for b). */
+__attribute__((target("sse4.2"))) static uint64_t
+crc_hw3(uint64_t c, const uint8_t *p, size_t b, const uint32_t t[4][256])
+{
+	uint64_t c1 = 0, c2 = 0;
+	const uint8_t *end = p + b;
+
+	for (; p < end; p += 8) {
+		uint64_t v0, v1, v2;
+		memcpy(&v0, p, 8);
+		memcpy(&v1, p + b, 8);
+		memcpy(&v2, p + 2 * b, 8);
+		c = __builtin_ia32_crc32di(c, v0);
+		c1 = __builtin_ia32_crc32di(c1, v1);
+		c2 = __builtin_ia32_crc32di(c2, v2);
+	}
+	c = crc_shift(t, (uint32_t)c) ^ c1;
+	return crc_shift(t, (uint32_t)c) ^ c2;
+}
+
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc,
+							   const uint8_t *p,
+							   size_t n)
+{
+	uint64_t c = ~crc;
+
+	for (; n && ((uintptr_t)p & 7); n--)
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+	for (; n >= 3 * CRC_LONG; n -= 3 * CRC_LONG, p += 3 * CRC_LONG)
+		c = crc_hw3(c, p, CRC_LONG, crc_long);
+	for (; n >= 3 * CRC_SHORT; n -= 3 * CRC_SHORT, p += 3 * CRC_SHORT)
+		c = crc_hw3(c, p, CRC_SHORT, crc_short);
+	for (; n >= 8; n -= 8, p += 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+	}
+	for (; n; n--)
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+	return ~(uint32_t)c;
+}
+
+#endif
+
 static void crc_init(void)
 {
 #if defined(__x86_64__)
 	__builtin_cpu_init();
 	crc_have_hw = __builtin_cpu_supports("sse4.2") &&
 		      !getenv("LSM_CRC_SOFTWARE");
+	crc_zeros_table(crc_long, CRC_LONG);
+	crc_zeros_table(crc_short, CRC_SHORT);
 #endif
 	for (uint32_t i = 0; i < 256; i++) {
 		uint32_t c = i;
@@ -35,28 +138,6 @@ static void crc_init(void)
 			crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^
 					crc_tab[0][crc_tab[t - 1][i] & 0xff];
 }
-
-#if defined(__x86_64__)
-/* The SSE4.2 crc32 instruction computes CRC32C itself: 8 bytes a step. */
-__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc,
-							   const uint8_t *p,
-							   size_t n)
-{
-	uint64_t c = ~crc;
-
-	for (; n && ((uintptr_t)p & 7); n--)
-		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
-	for (; n >= 8; n -= 8, p += 8) {
-		uint64_t v;
-		memcpy(&v, p, 8);
-		c = __builtin_ia32_crc32di(c, v);
-	}
-	for (; n; n--)
-		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
-	return ~(uint32_t)c;
-}
-
-#endif
 
 uint32_t lsm_crc32c(uint32_t crc, const void *buf, size_t n)
 {
