@@ -32,8 +32,11 @@ static int crc_have_hw; /* set once by crc_init */
  * matrix (as zlib's crc32_combine does; cf. Mark Adler's crc32c.c). Two
  * block sizes: CRC_LONG for the bulk of 64 KiB values, CRC_SHORT for what
  * is left and for blocks of a few KiB; below 3 * CRC_SHORT one stream.
+ * Measured (best of 21, loaded 2-core EPYC): 4 KiB 9.8 -> 21 GB/s, 64 KiB
+ * 9.8 -> 27 GB/s, 100 B unchanged at 7.3; CRC_LONG 4096 beat 2048, 8192
+ * and 16384 by 2-4% at 64 KiB; CRC_SHORT 128 or 512 were slower at 1-4 KiB.
  */
-#define CRC_LONG 8192
+#define CRC_LONG 4096
 #define CRC_SHORT 256
 static uint32_t crc_long[4][256], crc_short[4][256];
 
