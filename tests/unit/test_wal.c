@@ -5,7 +5,9 @@
  * (every bit of an earlier record flipped) with and without salvage, and
  * the latched error of a failed append; the writer through append
  * windows (a kill -9 leaves the records and the window's zeros, a page
- * lost by write-back ends replay cleanly, ENOSPC when preallocating).
+ * lost by write-back ends replay cleanly, ENOSPC when preallocating);
+ * large frames appended by pwrite (they replay; one cut at a page
+ * boundary inside it is a torn tail).
  *
  * LSM_SEED=n picks the random records (default fixed, printed).
  */
@@ -787,6 +789,153 @@ static void test_window_enospc(void **state)
 	free(val);
 }
 
+/* ---- large frames: appended, not copied into the window ------------------ */
+struct count_env {
+	lsm_env env;
+	lsm_env *base;
+	int appends, windows;
+};
+
+static int ce_open(lsm_env *e, const char *path, int flags, lsm_file **out)
+{
+	return ((struct count_env *)e)->base->open(
+		((struct count_env *)e)->base, path, flags, out);
+}
+
+static int ce_append(lsm_env *e, lsm_file *f, const void *buf, size_t n)
+{
+	struct count_env *ce = (struct count_env *)e;
+
+	ce->appends++;
+	return ce->base->append(ce->base, f, buf, n);
+}
+
+static int ce_map_append(lsm_env *e, lsm_file *f, size_t size, void **addr)
+{
+	struct count_env *ce = (struct count_env *)e;
+
+	ce->windows++;
+	return ce->base->map_append(ce->base, f, size, addr);
+}
+
+static int ce_commit(lsm_env *e, lsm_file *f, size_t n)
+{
+	struct count_env *ce = (struct count_env *)e;
+
+	return ce->base->commit(ce->base, f, n);
+}
+
+static int ce_sync(lsm_env *e, lsm_file *f)
+{
+	struct count_env *ce = (struct count_env *)e;
+
+	return ce->base->sync(ce->base, f);
+}
+
+static int ce_size(lsm_env *e, lsm_file *f, uint64_t *size)
+{
+	struct count_env *ce = (struct count_env *)e;
+
+	return ce->base->size(ce->base, f, size);
+}
+
+static int ce_close(lsm_env *e, lsm_file *f)
+{
+	struct count_env *ce = (struct count_env *)e;
+
+	return ce->base->close(ce->base, f);
+}
+
+/* Encodes one put of vlen bytes (never zero) as a frame into out. */
+static void big_frame(struct lsm_buf *out, uint64_t seq, size_t vlen)
+{
+	lsm_batch *b = NULL;
+	uint8_t *val = malloc(vlen ? vlen : 1);
+
+	assert_non_null(val);
+	for (size_t i = 0; i < vlen; i++)
+		val[i] = (uint8_t)(1 + rnd() % 255);
+	assert_int_equal(lsm_batch_create(&b), LSM_OK);
+	assert_int_equal(lsm_batch_put(b, "key", 3, val, vlen), LSM_OK);
+	assert_int_equal(lsm_wal_encode(out, seq, b), LSM_OK);
+	lsm_batch_destroy(b);
+	free(val);
+}
+
+static void expect_replay(struct fx *fx, uint64_t records, bool torn,
+			  uint64_t good, uint64_t dropped)
+{
+	struct lsm_wal_report rep;
+
+	assert_int_equal(lsm_wal_replay(fx->env, fx->path, false, count_fn,
+					NULL, &rep),
+			 LSM_OK);
+	assert_int_equal(rep.records, records);
+	assert_int_equal(rep.torn, torn);
+	assert_int_equal(rep.good_bytes, good);
+	assert_int_equal(rep.dropped_bytes, dropped);
+	assert_int_equal(file_size(fx->path), good);
+}
+
+/* Small frames go through windows, large ones (LSM_WAL_BIG) by append,
+ * inside a window's preallocated zeros (200 KiB) or past them (1.5 MiB);
+ * the log replays them all.  A kill -9 in the middle of the large
+ * frame's pwrite leaves a page-aligned prefix of it, followed by the
+ * zeros of the preallocation or by the end of the file: a torn tail. */
+static void test_big_frames(void **state)
+{
+	struct fx *fx = *state;
+	struct count_env ce = { 0 };
+	struct lsm_buf s = { 0 }, b1 = { 0 }, b2 = { 0 };
+	lsm_wal *w = NULL;
+	uint8_t *buf;
+	const size_t prealloc = 1u << 20;
+	size_t cut;
+
+	rng_state = seed + 9;
+	big_frame(&s, 1, 10);
+	big_frame(&b1, 2, 200u << 10);
+	big_frame(&b2, 3, (3u << 20) / 2);
+	ce.base = fx->env;
+	ce.env.open = ce_open;
+	ce.env.append = ce_append;
+	ce.env.map_append = ce_map_append;
+	ce.env.commit = ce_commit;
+	ce.env.sync = ce_sync;
+	ce.env.size = ce_size;
+	ce.env.close = ce_close;
+	assert_int_equal(lsm_wal_create(&ce.env, fx->path, &w), LSM_OK);
+	assert_int_equal(lsm_wal_append(w, s.data, s.len), LSM_OK);
+	assert_int_equal(lsm_wal_append(w, b1.data, b1.len), LSM_OK);
+	assert_int_equal(lsm_wal_append(w, s.data, s.len), LSM_OK);
+	assert_int_equal(lsm_wal_append(w, b2.data, b2.len), LSM_OK);
+	assert_int_equal(lsm_wal_append(w, s.data, s.len), LSM_OK);
+	assert_int_equal(ce.appends, 2);
+	assert_int_equal(ce.windows, 3);
+	assert_int_equal(lsm_wal_size(w), 3 * s.len + b1.len + b2.len);
+	assert_int_equal(lsm_wal_close(w), LSM_OK);
+	expect_replay(fx, 5, false, 3 * s.len + b1.len + b2.len, 0);
+
+	/* b1 cut at every page boundary inside it: zeros after, or the
+	 * file's end */
+	assert_non_null(buf = calloc(1, prealloc));
+	memcpy(buf, s.data, s.len);
+	memcpy(buf + s.len, b1.data, b1.len);
+	for (cut = 4096; cut < s.len + b1.len; cut += 4096) {
+		write_file(fx->env, fx->path, buf, cut);
+		expect_replay(fx, 1, true, s.len, cut - s.len);
+		memset(buf + cut, 0, prealloc - cut);
+		write_file(fx->env, fx->path, buf, prealloc);
+		expect_replay(fx, 1, true, s.len, prealloc - s.len);
+		memcpy(buf + cut, b1.data + (cut - s.len), b1.len -
+		       (cut - s.len));
+	}
+	free(buf);
+	lsm_buf_free(&s);
+	lsm_buf_free(&b1);
+	lsm_buf_free(&b2);
+}
+
 int main(void)
 {
 	const char *s = getenv("LSM_SEED");
@@ -805,6 +954,7 @@ int main(void)
 		T(test_kill9_zero_tail),
 		T(test_lost_page),
 		T(test_window_enospc),
+		T(test_big_frames),
 	};
 #undef T
 
