@@ -4,11 +4,14 @@
  * A batch holds its operations already encoded as the CBOR op items that
  * a WAL record carries (the record format is described byte by byte at
  * the top of wal.c), so that a group commit is a memcpy of each waiting
- * batch's bytes, and encoding a record is three CBOR heads, one memcpy
- * and a CRC.  Encoding uses libcbor's low-level encoders, which write
- * into memory we give them and never allocate; a batch's buffer and the
- * writer's frame buffer grow to their high-water mark and are reused, so
- * a steady stream of writes allocates nothing here.
+ * batch's bytes (a group of one batch is used as it is), and encoding a
+ * record is three CBOR heads and a CRC: lsm_wal_encode_head builds the
+ * frame's first bytes and the writer appends the ops from the batch in
+ * place (lsm_wal_append2), so op bytes are not copied into a frame.
+ * Encoding uses libcbor's low-level encoders, which write into memory we
+ * give them and never allocate; a batch's buffer grows to its high-water
+ * mark and is reused, so a steady stream of writes allocates nothing
+ * here.
  *
  * Decoding pulls one item at a time out of cbor_stream_decode (which
  * does not allocate either) and feeds it to a small state machine that
@@ -152,13 +155,20 @@ int lsm_batch_append(struct lsm_batch *dst, const struct lsm_batch *src)
 
 /* out := len:u32le crc:u32le [seq, [ops...]].  The ops get sequence
  * numbers seq, seq+1, ..., so the last one must not pass LSM_SEQ_MAX. */
-int lsm_wal_encode(struct lsm_buf *out, uint64_t seq, const struct lsm_batch *b)
-{
-	size_t room, n;
-	uint8_t *p;
-	int rc;
+_Static_assert(LSM_FRAME_HDR + RECORD_HEAD_MAX <= LSM_WAL_HEAD_MAX,
+	       "LSM_WAL_HEAD_MAX too small");
 
-	lsm_buf_clear(out);
+/* The frame for (seq, b) is head[0..*n) followed by b->ops as they are:
+ * the CRC covers the CBOR head and then the ops in place, so the ops are
+ * never copied to build a frame (1 MiB batches of the filesystem). */
+int lsm_wal_encode_head(uint8_t *head, size_t *n, uint64_t seq,
+			const struct lsm_batch *b)
+{
+	uint8_t *p = head + LSM_FRAME_HDR;
+	size_t room = RECORD_HEAD_MAX, k;
+	uint32_t crc;
+
+	*n = 0;
 	if (b->ops.len > OPS_MAX)
 		return LSM_ERR(LSM_EINVAL, "WAL record: %zu op bytes too many",
 			       b->ops.len);
@@ -166,20 +176,34 @@ int lsm_wal_encode(struct lsm_buf *out, uint64_t seq, const struct lsm_batch *b)
 	    (b->count && LSM_SEQ_MAX - seq < (uint64_t)b->count - 1))
 		return LSM_ERR(LSM_EINVAL, "WAL record: sequence %llu + %u ops "
 			       "out of range", (unsigned long long)seq, b->count);
-	room = RECORD_HEAD_MAX + b->ops.len;
-	if ((rc = lsm_buf_reserve(out, LSM_FRAME_HDR + room)))
-		return rc;
-	p = out->data + LSM_FRAME_HDR;
-	n = cbor_encode_array_start(2, p, room);
-	n += cbor_encode_uint(seq, p + n, room - n);
-	n += cbor_encode_array_start(b->count, p + n, room - n);
-	assert(n && room - n >= b->ops.len);
+	k = cbor_encode_array_start(2, p, room);
+	k += cbor_encode_uint(seq, p + k, room - k);
+	k += cbor_encode_array_start(b->count, p + k, room - k);
+	assert(k);
+	crc = lsm_crc32c(0, p, k);
 	if (b->ops.len)
-		memcpy(p + n, b->ops.data, b->ops.len);
-	n += b->ops.len;
-	lsm_put_u32le(out->data, (uint32_t)n);
-	lsm_put_u32le(out->data + 4, lsm_crc32c(0, p, n));
-	out->len = LSM_FRAME_HDR + n;
+		crc = lsm_crc32c(crc, b->ops.data, b->ops.len);
+	lsm_put_u32le(head, (uint32_t)(k + b->ops.len));
+	lsm_put_u32le(head + 4, crc);
+	*n = LSM_FRAME_HDR + k;
+	return LSM_OK;
+}
+
+int lsm_wal_encode(struct lsm_buf *out, uint64_t seq, const struct lsm_batch *b)
+{
+	uint8_t head[LSM_WAL_HEAD_MAX];
+	size_t n;
+	int rc;
+
+	lsm_buf_clear(out);
+	if ((rc = lsm_wal_encode_head(head, &n, seq, b)))
+		return rc;
+	if ((rc = lsm_buf_reserve(out, n + b->ops.len)))
+		return rc;
+	memcpy(out->data, head, n);
+	if (b->ops.len)
+		memcpy(out->data + n, b->ops.data, b->ops.len);
+	out->len = n + b->ops.len;
 	return LSM_OK;
 }
 

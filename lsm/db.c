@@ -14,7 +14,7 @@
  * memtable pointers, the writer queue, the version set, the snapshot list,
  * the latched error and the counters.  The writer at the head of the queue
  * appends to the WAL and inserts into the memtable with mu released: only
- * the queue head touches db->wal, db->group and db->frame, and the
+ * the queue head touches db->wal and db->group, and the
  * memtable allows one writer beside lock-free readers.  Readers take
  * references (memtables, version) under mu and read without it.  The one
  * background thread talks to the rest only through mu, the condition
@@ -108,7 +108,6 @@ struct lsm_db {
 				       what manifests record as last_seq */
 	struct writer *wq_head, *wq_tail; /* mu */
 	struct lsm_batch group;     /* queue head: merged batches */
-	struct lsm_buf frame;       /* queue head: encoded WAL record */
 	uint64_t last_seq;          /* mu: newest sequence visible */
 	struct lsm_snapshot snaps;  /* mu: list head (sentinel) */
 	int bg_error;               /* mu: latched, fails later writes */
@@ -1230,15 +1229,19 @@ static int commit_group(lsm_db *db, lsm_batch *b, bool sync, int nbatches)
 	uint64_t seq = db->last_seq + 1;
 	struct mem_ins mi = {db->mem, seq, 0};
 	bool has_ops = b && b->count, appended = !has_ops;
+	uint8_t head[LSM_WAL_HEAD_MAX];
+	size_t hn = 0, frame_len = 0;
 	int rc = LSM_OK;
 
 	if (sync && (rc = sync_old_log(db)))
 		return rc;
 	pthread_mutex_unlock(&db->mu);
 	if (has_ops) {
-		if (!(rc = lsm_wal_encode(&db->frame, seq, b)))
-			rc = lsm_wal_append(db->wal, db->frame.data,
-					    db->frame.len);
+		/* The frame is written from the ops in place (no copy). */
+		if (!(rc = lsm_wal_encode_head(head, &hn, seq, b)))
+			rc = lsm_wal_append2(db->wal, head, hn, b->ops.data,
+					     b->ops.len);
+		frame_len = hn + b->ops.len;
 		appended = !rc;
 	}
 	if (!rc && sync)
@@ -1257,10 +1260,10 @@ static int commit_group(lsm_db *db, lsm_batch *b, bool sync, int nbatches)
 	}
 	db->wal_dirty = !sync && (db->wal_dirty || has_ops);
 	if (has_ops) {
-		db->since_check += db->frame.len;
+		db->since_check += frame_len;
 		db->last_seq = seq + b->count - 1;
 		db->mem_dels += mi.dels;
-		db->st.wal_bytes += db->frame.len;
+		db->st.wal_bytes += frame_len;
 		db->st.wal_records++;
 		db->st.user_bytes += b->user_bytes;
 		db->st.writes += nbatches;
@@ -2006,7 +2009,6 @@ int lsm_close(lsm_db *db)
 		db->env->unlock(db->env, db->lockf);
 	lsm_batch_clear(&db->group);
 	lsm_buf_free(&db->group.ops);
-	lsm_buf_free(&db->frame);
 	free(db->pending);
 	lsm_buf_free(&db->dc.start);
 	lsm_buf_free(&db->dc.end);

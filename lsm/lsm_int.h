@@ -275,6 +275,11 @@ int lsm_batch_walk(const uint8_t *ops, size_t len, lsm_batch_fn fn,
 		   void *ctx);
 /* Clears out and fills it with one whole frame for (seq, b). */
 int lsm_wal_encode(struct lsm_buf *out, uint64_t seq, const struct lsm_batch *b);
+/* The same frame without a copy of the ops: head[0..*n) (at most
+ * LSM_WAL_HEAD_MAX bytes) followed by b->ops.data[0..b->ops.len). */
+#define LSM_WAL_HEAD_MAX 32
+int lsm_wal_encode_head(uint8_t *head, size_t *n, uint64_t seq,
+			const struct lsm_batch *b);
 /* Parses a frame's payload (CRC already checked): *ops points into payload. */
 int lsm_wal_decode(const uint8_t *payload, size_t len, uint64_t *seq,
 		   const uint8_t **ops, size_t *opslen, uint32_t *count);
@@ -287,6 +292,10 @@ typedef struct lsm_wal lsm_wal;
 int lsm_wal_create(lsm_env *env, const char *path, lsm_wal **out);
 /* Writes through the env's append windows when it has them. */
 int lsm_wal_append(lsm_wal *w, const void *frame, size_t n);
+/* Appends the frame head[0..hn) + body[0..bn) (lsm_wal_encode_head) as
+ * lsm_wal_append would append the two joined. */
+int lsm_wal_append2(lsm_wal *w, const void *head, size_t hn,
+		    const void *body, size_t bn);
 int lsm_wal_sync(lsm_wal *w);
 int lsm_wal_close(lsm_wal *w);
 uint64_t lsm_wal_size(const lsm_wal *w);

@@ -210,8 +210,10 @@ static void wal_copy_forward(uint8_t *dst, const uint8_t *src, size_t n)
  * tries a window again).  A failed commit zeroes what the frame wrote
  * into the window, so the file holds nothing of it.
  */
-static int wal_map_write(lsm_wal *w, const void *frame, size_t n)
+static int wal_map_write(lsm_wal *w, const void *head, size_t hn,
+			 const void *body, size_t bn)
 {
+	size_t n = hn + bn;
 	void *addr;
 	int rc;
 
@@ -230,7 +232,9 @@ static int wal_map_write(lsm_wal *w, const void *frame, size_t n)
 		w->win = addr;
 		w->win_left = n > LSM_WAL_WINDOW ? n : LSM_WAL_WINDOW;
 	}
-	wal_copy_forward(w->win, frame, n);
+	wal_copy_forward(w->win, head, hn);
+	if (bn)
+		wal_copy_forward(w->win + hn, body, bn);
 	if ((rc = w->env->commit(w->env, w->file, n))) {
 		memset(w->win, 0, n);
 		return rc;
@@ -238,6 +242,22 @@ static int wal_map_write(lsm_wal *w, const void *frame, size_t n)
 	w->win += n;
 	w->win_left -= n;
 	return LSM_OK;
+}
+
+/* Appends head, then body.  When the body's append fails after the head
+ * went in, the file is cut back to where the frame began, so that a full
+ * disk leaves the log as it was (a failed cut is reported as the append's
+ * error, and the size check of the caller then stops the log). */
+static int wal_append_parts(lsm_wal *w, const void *head, size_t hn,
+			    const void *body, size_t bn)
+{
+	int rc;
+
+	if ((rc = w->env->append(w->env, w->file, head, hn)) || !bn)
+		return rc;
+	if ((rc = w->env->append(w->env, w->file, body, bn)))
+		w->env->truncate(w->env, w->file, w->size);
+	return rc;
 }
 
 /* Appends one frame (from lsm_wal_encode), through the env's append
@@ -248,17 +268,29 @@ static int wal_map_write(lsm_wal *w, const void *frame, size_t n)
  * it.  The caller must then switch to a new log or stop writing. */
 int lsm_wal_append(lsm_wal *w, const void *frame, size_t n)
 {
+	return lsm_wal_append2(w, frame, n, NULL, 0);
+}
+
+/* The frame in two pieces (lsm_wal_encode_head's head, then the ops in
+ * place): both go into the window, or are appended one after the other.
+ * A kill -9 between the two appends leaves the frame's first bytes at the
+ * end of the file, a torn tail as a pwrite stopped between pages leaves
+ * (see "Large frames"). */
+int lsm_wal_append2(lsm_wal *w, const void *head, size_t hn,
+		    const void *body, size_t bn)
+{
+	size_t n = hn + bn;
 	int rc = 1;
 
 	if (w->err)
 		return LSM_ERR(w->err, "%s: log stopped by an earlier error",
 			       w->path);
 	if (!w->no_map && n < LSM_WAL_BIG)
-		rc = wal_map_write(w, frame, n);
+		rc = wal_map_write(w, head, hn, body, bn);
 	if (rc == 1) {
 		w->win = NULL; /* an append ends the window */
 		w->win_left = 0;
-		rc = w->env->append(w->env, w->file, frame, n);
+		rc = wal_append_parts(w, head, hn, body, bn);
 	}
 	if (rc) {
 		uint64_t size = 0;
