@@ -59,9 +59,15 @@
  * Either way the bytes of the file are the same frames: the format did
  * not change, and logs of either writer read alike.
  *
+ * The writer gets a frame in two pieces (lsm_wal_append2): its head
+ * (header and CBOR head, from lsm_wal_encode_head) and the batch's ops in
+ * place, so op bytes are never copied into a frame buffer.  The window
+ * receives them one after the other; appended, they are two appends, and
+ * when the second fails the file is cut back to the frame's start.
+ *
  * Large frames (LSM_WAL_BIG, 8 KiB, or more: the filesystem's batches
- * of 64 KiB chunks) are appended with one pwrite even when the env has
- * windows: a store through the mapping costs a page fault per 4 KiB page
+ * of 64 KiB chunks) are appended (a small pwrite of the head, then one
+ * of the ops) even when the env has windows: a store through the mapping costs a page fault per 4 KiB page
  * (ext4's page_mkwrite on an unwritten extent), about 5 us, where pwrite
  * copies a page for about 1 us (a WAL-only driver writing 1 GiB of
  * 1 MiB frames: 1.2 s of CPU per GiB through the window, 0.27 s by

@@ -936,6 +936,79 @@ static void test_big_frames(void **state)
 	lsm_buf_free(&b2);
 }
 
+/* A frame written in two pieces (lsm_wal_encode_head + lsm_wal_append2,
+ * the ops in place) is the frame lsm_wal_encode builds, in the window
+ * (small) and appended (big); a full disk met by the second append of a
+ * big frame is cut back and not latched. */
+static void test_append2(void **state)
+{
+	struct fx *fx = *state;
+	struct lsm_buf small = { 0 }, big = { 0 };
+	struct lsm_wal_report rep;
+	uint8_t hs[LSM_WAL_HEAD_MAX], hb[LSM_WAL_HEAD_MAX];
+	size_t hsn, hbn, vlen = 100000;
+	lsm_batch *bs = NULL, *bb = NULL;
+	lsm_wal *w = NULL;
+	lsm_env *fe = NULL;
+	uint8_t *val, *file;
+	uint64_t want;
+	FILE *f;
+
+	assert_int_equal(lsm_fault_env_create(fx->env, &fe), LSM_OK);
+	assert_non_null(val = malloc(vlen));
+	for (size_t i = 0; i < vlen; i++)
+		val[i] = (uint8_t)(i * 7 + 1);
+	assert_int_equal(lsm_batch_create(&bs), LSM_OK);
+	assert_int_equal(lsm_batch_create(&bb), LSM_OK);
+	assert_int_equal(lsm_batch_put(bs, "k", 1, "v", 1), LSM_OK);
+	assert_int_equal(lsm_batch_put(bb, "big", 3, val, vlen), LSM_OK);
+	assert_int_equal(lsm_batch_put(bb, "b2", 2, val, 5000), LSM_OK);
+	assert_int_equal(lsm_wal_encode(&small, 1, bs), LSM_OK);
+	assert_int_equal(lsm_wal_encode(&big, 2, bb), LSM_OK);
+	assert_int_equal(lsm_wal_encode_head(hs, &hsn, 1, bs), LSM_OK);
+	assert_int_equal(lsm_wal_encode_head(hb, &hbn, 2, bb), LSM_OK);
+	assert_int_equal(hsn + bs->ops.len, small.len);
+	assert_int_equal(hbn + bb->ops.len, big.len);
+	assert_memory_equal(hb, big.data, hbn);
+
+	assert_int_equal(lsm_wal_create(fe, fx->path, &w), LSM_OK);
+	assert_int_equal(lsm_wal_append2(w, hs, hsn, bs->ops.data,
+					 bs->ops.len), LSM_OK);
+	/* the ops' append fails after the head's went in */
+	lsm_fault_fail_append(fe, 2, LSM_ENOSPC, 0);
+	assert_int_equal(lsm_wal_append2(w, hb, hbn, bb->ops.data,
+					 bb->ops.len), LSM_ENOSPC);
+	assert_int_equal(lsm_wal_size(w), small.len);
+	assert_int_equal(lsm_wal_append2(w, hb, hbn, bb->ops.data,
+					 bb->ops.len), LSM_OK);
+	assert_int_equal(lsm_wal_append2(w, hs, hsn, bs->ops.data,
+					 bs->ops.len), LSM_OK);
+	assert_int_equal(lsm_wal_sync(w), LSM_OK);
+	want = 2 * small.len + big.len;
+	assert_int_equal(lsm_wal_size(w), want);
+	assert_int_equal(lsm_wal_close(w), LSM_OK);
+	assert_int_equal(file_size(fx->path), want);
+	assert_non_null(file = malloc(want));
+	assert_non_null(f = fopen(fx->path, "rb"));
+	assert_int_equal(fread(file, 1, want, f), want);
+	fclose(f);
+	assert_memory_equal(file, small.data, small.len);
+	assert_memory_equal(file + small.len, big.data, big.len);
+	assert_memory_equal(file + small.len + big.len, small.data, small.len);
+	assert_int_equal(lsm_wal_replay(fx->env, fx->path, false, count_fn,
+					NULL, &rep),
+			 LSM_OK);
+	assert_int_equal(rep.records, 3);
+	assert_false(rep.torn);
+	fe->destroy(fe);
+	lsm_batch_destroy(bs);
+	lsm_batch_destroy(bb);
+	lsm_buf_free(&small);
+	lsm_buf_free(&big);
+	free(file);
+	free(val);
+}
+
 int main(void)
 {
 	const char *s = getenv("LSM_SEED");
@@ -954,6 +1027,7 @@ int main(void)
 		T(test_kill9_zero_tail),
 		T(test_lost_page),
 		T(test_window_enospc),
+		T(test_append2),
 		T(test_big_frames),
 	};
 #undef T
