@@ -156,7 +156,7 @@ assert_eq "wal" "$(sqlite3 "$SQ/wal.db" 'pragma journal_mode;')" "sqlite: journa
 
 sq_check() {   # label
 	assert_eq ok "$(sqlite3 "$SQ/journal.db" 'pragma integrity_check;' 2>&1)" "sqlite: journal.db integrity_check ($1)"
-	assert_eq "3600 572" "$(sqlite3 "$SQ/journal.db" "select count(*), sum(v like 'u%') from t;" 2>&1)" \
+	assert_eq "3600 514" "$(sqlite3 "$SQ/journal.db" "select count(*), sum(v like 'u%') from t;" 2>&1 | tr '|' ' ')" \
 		"sqlite: journal.db rows ($1)"
 	assert_eq ok "$(sqlite3 "$SQ/wal.db" 'pragma integrity_check;' 2>&1)" "sqlite: wal.db integrity_check ($1)"
 	assert_eq "6100 61 $((61 * 5050))" \
@@ -167,7 +167,7 @@ sq_check "before remount"
 # The same statements in the plain dir give the same dump, but for the random blobs.
 sq_fill "$PLAIN/journal.db" delete 40 100
 sqlite3 "$PLAIN/journal.db" "begin; update t set v = 'u' || v where id % 7 = 0; delete from t where id % 10 = 0; commit;"
-q="select id, tx, substr(v, 1, 10) from t order by id;"
+q="select id, tx, substr(v, 1, 9) from t order by id;"
 assert_eq "$(sqlite3 "$PLAIN/journal.db" "$q" | md5sum)" "$(sqlite3 "$SQ/journal.db" "$q" | md5sum)" \
 	"sqlite: journal.db rows equal those of the same statements in a plain dir"
 sqlite3 "$SQ/journal.db" 'select sum(length(v)), group_concat(v) from t;' | md5sum >"$T_DIR/jsum"
@@ -191,7 +191,7 @@ EOF
 printf 'prog: main.o a.o b.o c.o d.o\n\tcc -o $@ $^\n%%.o: %%.c\n\tcc -O0 -c -o $@ $<\n' >"$MK/Makefile"
 out=$(make -C "$MK" 2>&1)
 assert_eq 0 $? "make: the project builds on the mount" || printf '%s\n' "$out"
-assert_eq 400 "$("$MK/prog")" "make: the program runs"
+assert_eq 404 "$("$MK/prog")" "make: the program runs"
 assert_true "make -q: up to date after the build" make -q -C "$MK"
 sleep 0.05
 touch "$MK/c.c"
@@ -208,7 +208,7 @@ note "make done at $(($(date +%s) - T0)) s"
 LK=$MNT/locks
 mkdir -p "$LK"
 : >"$LK/f"
-flock -x "$LK/f" sleep 3 &
+flock -x "$LK/f" sleep 2 &
 h_pid=$!
 sleep 0.5
 assert_false "flock -n fails while another process holds the flock" flock -n "$LK/f" true
@@ -231,7 +231,7 @@ fd = os.open(sys.argv[1], os.O_RDWR)
 fcntl.lockf(fd, fcntl.LOCK_EX, 100, 0)
 fcntl.lockf(fd, fcntl.LOCK_SH, 100, 1000)
 open(sys.argv[2], 'w').close()
-time.sleep(4)
+time.sleep(2)
 EOF
 h_pid=$!
 for ((i = 0; i < 50; i++)); do [[ -e $T_DIR/held ]] && break; sleep 0.1; done
@@ -320,7 +320,7 @@ df_wait() {
 	local i u
 	for ((i = 0; i < 150; i++)); do
 		u=$(df_used)
-		[[ $u $1 $2 ]] && { echo "$u"; return 0; }
+		[ "$u" "$1" "$2" ] && { echo "$u"; return 0; }
 		sleep 0.1
 	done
 	echo "$u"
