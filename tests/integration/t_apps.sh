@@ -121,7 +121,7 @@ w_pid=$!
 "$PY" - "$SQ/wal.db" "$w_pid" >"$T_DIR/reader.out" 2>&1 <<'EOF' &
 import os, sqlite3, sys, time
 db, wpid = sys.argv[1], int(sys.argv[2])
-bad, seen, last = [], set(), 0
+bad, seen, last, reads = [], set(), 0, 0
 def alive():
     try:
         with open('/proc/%d/stat' % wpid) as f:
@@ -135,13 +135,14 @@ while True:
     ok, = c.execute('pragma quick_check').fetchone()
     c.close()
     seen.add(n)
+    reads += 1
     if n % 100 or n < last or ok != 'ok':
         bad.append((n, ok))
     last = n
     if not a:
         break
     time.sleep(0.05)
-print('reads=%d distinct=%d bad=%r last=%d' % (len(seen), len(seen), bad[:5], last))
+print('reads=%d distinct=%d bad=%r last=%d' % (reads, len(seen), bad[:5], last))
 EOF
 r_pid=$!
 wait "$w_pid"
@@ -315,10 +316,10 @@ note "mmap done at $(($(date +%s) - T0)) s"
 
 # ---------------------------------------------------------------- df / du
 df_used() { df -B1 --output=used "$MNT" | tail -n 1 | tr -d ' '; }
-# df_wait CMP LIMIT: poll up to 15 s for the used space to be CMP (-ge/-le) LIMIT.
+# df_wait CMP LIMIT: poll up to 10 s for the used space to be CMP (-ge/-le) LIMIT.
 df_wait() {
 	local i u
-	for ((i = 0; i < 150; i++)); do
+	for ((i = 0; i < 100; i++)); do
 		u=$(df_used)
 		[ "$u" "$1" "$2" ] && { echo "$u"; return 0; }
 		sleep 0.1
@@ -334,7 +335,7 @@ assert_eq 0 $? "df: used grows by >= 60 MiB after writing 64 MiB (before $u0, af
 rm "$MNT/big"
 sync
 u2=$(df_wait -le $((u1 - (48 << 20))))
-assert_eq 0 $? "df: used shrinks by >= 48 MiB within 15 s of removing it (before $u1, after $u2)"
+assert_eq 0 $? "df: used shrinks by >= 48 MiB within 10 s of removing it (before $u1, after $u2)"
 
 truncate -s 64M "$MNT/sparse"
 dd if=/dev/urandom of="$MNT/sparse" bs=64K count=1 seek=300 conv=notrunc status=none
