@@ -5,7 +5,7 @@ lsmfs_install_deps() {
 	local pkgs="gcc libc6-dev make cmake pkg-config libfuse3-dev fuse3 libcbor-dev libcmocka-dev"
 	if [ "${1:-}" = test ]; then
 		# Everything the tests call.
-		pkgs="$pkgs rsync attr acl tar diffutils coreutils findutils procps psmisc python3 util-linux clang libclang-rt-14-dev"
+		pkgs="$pkgs rsync attr acl tar diffutils coreutils findutils procps psmisc python3 util-linux clang libclang-rt-14-dev git sqlite3 restic borgbackup"
 	fi
 	local missing=""
 	for p in $pkgs; do
