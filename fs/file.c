@@ -429,6 +429,7 @@ static int trunc_data(struct fs *fs, struct fs_inode *ip, uint64_t newsize,
 	uint8_t k[FS_KEY_MAX], pre[FS_KEY_MAX];
 	size_t plen = fs_key_prefix(pre, FS_K_CHUNK, ip->ino);
 	uint64_t first = newsize / cs + (newsize % cs ? 1 : 0);
+	uint64_t stored0 = a->stored;
 	lsm_batch *del = NULL;
 	lsm_iter *it = NULL;
 	void *data = NULL;
@@ -459,6 +460,7 @@ static int trunc_data(struct fs *fs, struct fs_inode *ip, uint64_t newsize,
 		goto out;
 	if (lsm_batch_count(del) && (rc = fs_commit_freeing(fs, del)))
 		goto out;
+	fs_freed(fs, stored0 - a->stored);
 	if (newsize % cs) {
 		if ((rc = chunk_get(fs, ip->ino, newsize / cs, &data, &len)))
 			goto out;

@@ -37,6 +37,7 @@
 #define FS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -198,6 +199,11 @@ struct fs {
 	size_t nbuckets;
 	size_t ninodes;
 
+	/* Bytes of file data deleted since the last flush fs_freed started;
+	 * reclaim_bytes (const) is how many start one. */
+	_Atomic uint64_t freed;
+	uint64_t reclaim_bytes;
+
 	struct fs_workq *wq;     /* ops.c: workers for slow requests; NULL:
 				    every request runs inline */
 	lsm_env read_env;        /* super.c: the POSIX env without table
@@ -233,6 +239,12 @@ int fs_sync(struct fs *fs);
 /* lsm_write of b with fs->wflags, mapped to an errno. */
 int fs_commit(struct fs *fs, lsm_batch *b);
 int fs_commit_freeing(struct fs *fs, lsm_batch *b);
+/* Notes that n bytes of file data were deleted (committed); once
+ * fs->reclaim_bytes add up, starts a flush of the store's memtable, so
+ * that the space comes back within seconds, not after the memtable
+ * fills with other writes (df after rm).  Errors are ignored: the
+ * deletions are committed, the flush is only sooner. */
+void fs_freed(struct fs *fs, uint64_t n);
 /* An empty batch for the data path, owned until fs_batch_put: from a
  * pool of FS_BATCH_POOL, so that its buffer has grown already (a new
  * batch grows by doubling, copying its contents each time). */

@@ -357,7 +357,10 @@ int fs_inode_put_rec(lsm_batch *b, const struct fs_attr *a,
 
 /* Adds deletes of every key with the 9-byte prefix tag+ino to batches of
  * at most 4096 keys, writing each full batch. */
-static int purge_prefix(struct fs *fs, lsm_batch *b, uint8_t tag, uint64_t ino)
+/* Adds a delete of every key of inode ino under tag to b (committing
+ * every 4,096); *ndel counts them. */
+static int purge_prefix(struct fs *fs, lsm_batch *b, uint8_t tag, uint64_t ino,
+			uint64_t *ndel)
 {
 	uint8_t pre[FS_KEY_MAX];
 	lsm_iter *it = NULL;
@@ -374,6 +377,7 @@ static int purge_prefix(struct fs *fs, lsm_batch *b, uint8_t tag, uint64_t ino)
 			break;
 		if ((rc = fs_errno(lsm_batch_delete(b, k, klen))))
 			goto out;
+		++*ndel;
 		if (lsm_batch_count(b) >= 4096) {
 			if ((rc = fs_commit_freeing(fs, b)))
 				goto out;
@@ -392,10 +396,12 @@ out:
 #define PURGE_POINT_CHUNKS 16
 
 /* What a purge must delete besides the record: chunks by a scan
- * (nchunks UINT64_MAX) or keys 0..nchunks-1, xattrs unless xnone. */
+ * (nchunks UINT64_MAX) or keys 0..nchunks-1, xattrs unless xnone;
+ * bytes: the data it frees (UINT64_MAX: a chunk size per chunk found). */
 struct purge_plan {
 	uint64_t nchunks;
 	bool xnone;
+	uint64_t bytes;
 };
 
 static int inode_purge_plan(struct fs *fs, uint64_t ino,
@@ -403,23 +409,26 @@ static int inode_purge_plan(struct fs *fs, uint64_t ino,
 {
 	uint8_t k[FS_KEY_MAX];
 	lsm_batch *b = NULL;
+	uint64_t nchunks = 0, nx = 0;
 	int rc;
 
 	if ((rc = fs_errno(lsm_batch_create(&b))))
 		return rc;
 	if (p->nchunks == UINT64_MAX)
-		rc = purge_prefix(fs, b, FS_K_CHUNK, ino);
+		rc = purge_prefix(fs, b, FS_K_CHUNK, ino, &nchunks);
 	for (uint64_t i = 0; !rc && p->nchunks != UINT64_MAX && i < p->nchunks; i++)
 		rc = fs_errno(lsm_batch_delete(b, k, fs_key_chunk(k, ino, i)));
 	if (rc)
 		goto out;
-	if (!p->xnone && (rc = purge_prefix(fs, b, FS_K_XATTR, ino)))
+	if (!p->xnone && (rc = purge_prefix(fs, b, FS_K_XATTR, ino, &nx)))
 		goto out;
 	if ((rc = fs_errno(lsm_batch_delete(b, k, fs_key_inode(k, ino)))))
 		goto out;
 	if ((rc = fs_errno(lsm_batch_delete(b, k, fs_key_orphan(k, ino)))))
 		goto out;
-	rc = fs_commit_freeing(fs, b);
+	if (!(rc = fs_commit_freeing(fs, b)))
+		fs_freed(fs, p->bytes != UINT64_MAX ? p->bytes :
+						      nchunks * fs->chunk_size);
 out:
 	lsm_batch_destroy(b);
 	return rc;
@@ -427,7 +436,7 @@ out:
 
 int fs_inode_purge(struct fs *fs, uint64_t ino)
 {
-	struct purge_plan p = {UINT64_MAX, false};
+	struct purge_plan p = {UINT64_MAX, false, UINT64_MAX};
 
 	return inode_purge_plan(fs, ino, &p);
 }
@@ -436,10 +445,12 @@ int fs_inode_purge(struct fs *fs, uint64_t ino)
  * its key ranges (rm of a small file: one batch, no iterator). */
 static int inode_purge_known(struct fs *fs, const struct fs_inode *ip)
 {
-	struct purge_plan p = {UINT64_MAX, ip->xnone};
+	struct purge_plan p = {UINT64_MAX, ip->xnone, UINT64_MAX};
 	uint64_t n = S_ISREG(ip->a.mode) ?
 		(ip->a.size + fs->chunk_size - 1) / fs->chunk_size : 0;
 
+	if (S_ISREG(ip->a.mode))
+		p.bytes = ip->a.stored;
 	if (n <= PURGE_POINT_CHUNKS)
 		p.nchunks = n;
 	return inode_purge_plan(fs, ip->ino, &p);

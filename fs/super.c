@@ -34,6 +34,16 @@ int fs_commit_freeing(struct fs *fs, lsm_batch *b)
 	return fs_errno(lsm_write(fs->db, b, fs->wflags | LSM_RESERVE));
 }
 
+void fs_freed(struct fs *fs, uint64_t n)
+{
+	uint64_t sum = atomic_fetch_add(&fs->freed, n) + n;
+
+	if (sum < fs->reclaim_bytes)
+		return;
+	atomic_store(&fs->freed, 0);
+	(void)lsm_flush_start(fs->db);
+}
+
 int fs_batch_get(struct fs *fs, lsm_batch **out)
 {
 	*out = NULL;
@@ -363,6 +373,8 @@ static int open_store(struct fs *fs, bool fresh, char *msg, size_t msglen)
 	opt.write_buffer_size = fs->cfg.write_buffer_size ?
 				fs->cfg.write_buffer_size :
 				default_write_buffer(fs->cfg.store);
+	/* A quarter of the memtable deleted: flush (fs_freed). */
+	fs->reclaim_bytes = opt.write_buffer_size / 4;
 	opt.block_cache_size = FS_BLOCK_CACHE_DEFAULT;
 	/* Chunk tables apart from metadata, moved down instead of
 	 * rewritten. */

@@ -1598,6 +1598,13 @@ void lsm_snapshot_release(lsm_db *db, lsm_snapshot *s)
 /* ====================================================================
  * Flush, compaction on demand, statistics
  */
+int lsm_flush_start(lsm_db *db)
+{
+	struct writer w = {.force = true};
+
+	return write_queued(db, &w);
+}
+
 int lsm_flush(lsm_db *db)
 {
 	struct writer w = {.force = true};
@@ -1974,7 +1981,12 @@ int lsm_close(lsm_db *db)
 		return LSM_OK;
 	if (db->bg_started) {
 		pthread_mutex_lock(&db->mu);
-		while (db->manual)
+		/* A flush under way and the deletion compaction it may mark
+		 * are finished first: the range lives in memory only, and
+		 * after a reopen the space it frees would wait for the size
+		 * scores. */
+		while (db->manual || ((db->imm || db->dc.active) &&
+				      !db->bg_error && !db->bg_nospc))
 			pthread_cond_wait(&db->bg_done, &db->mu);
 		db->closing = true;
 		pthread_cond_broadcast(&db->bg_work);

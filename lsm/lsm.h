@@ -302,6 +302,11 @@ int lsm_iter_status(const lsm_iter *it);
 
 /* Writes the memtable to an SSTable and waits until it is installed. */
 int lsm_flush(lsm_db *db);
+/* Starts the memtable's flush and returns without waiting for it (it may
+ * wait for an earlier flush still running).  Deletions free space only
+ * once flushed and compacted with what they hide: a caller that deleted
+ * much (a big file) calls this to get the space back soon. */
+int lsm_flush_start(lsm_db *db);
 /* Compacts every level holding keys in [start, end] (NULL = unbounded)
  * down until they sit in one level; waits. */
 int lsm_compact_range(lsm_db *db, const void *start, size_t slen,

@@ -92,7 +92,8 @@ note "git done at $(($(date +%s) - T0)) s"
 # ---------------------------------------------------------------- sqlite3
 SQ=$MNT/sqlite
 mkdir -p "$SQ"
-# sq_fill DB MODE TX ROWS: TX transactions of ROWS inserts each.
+# sq_fill DB MODE TX ROWS [PAUSE]: TX transactions of ROWS inserts each, PAUSE
+# seconds apart (so that a reader meets several of them however fast the machine).
 sq_fill() {
 	{
 		echo "pragma journal_mode=$2;"
@@ -103,6 +104,7 @@ sq_fill() {
 			echo "with recursive c(i) as (select 1 union all select i+1 from c where i < $4)
 			      insert into t(tx, v) select $t, printf('%08d-%s', i, hex(randomblob(24))) from c;"
 			echo "commit;"
+			[[ -z ${5:-} ]] || sleep "$5"
 		done
 	} | sqlite3 -bail "$1" >/dev/null
 }
@@ -116,7 +118,7 @@ assert_eq "delete" "$(sqlite3 "$SQ/journal.db" 'pragma journal_mode;')" "sqlite:
 # WAL, a writer and a reader at the same time: every count the reader sees is a whole
 # number of 100-row transactions and never goes down.
 sq_fill "$SQ/wal.db" wal 1 100 >/dev/null
-sq_fill "$SQ/wal.db" wal 60 100 &
+sq_fill "$SQ/wal.db" wal 60 100 0.02 &
 w_pid=$!
 "$PY" - "$SQ/wal.db" "$w_pid" >"$T_DIR/reader.out" 2>&1 <<'EOF' &
 import os, sqlite3, sys, time
