@@ -1233,6 +1233,10 @@ static int commit_group(lsm_db *db, lsm_batch *b, bool sync, int nbatches)
 	size_t hn = 0, frame_len = 0;
 	int rc = LSM_OK;
 
+	/* Nothing appended since the last sync (a second fsync, fsync of an
+	 * unchanged file): the log is durable already. */
+	bool wal_sync = sync && (has_ops || db->wal_dirty);
+
 	if (sync && (rc = sync_old_log(db)))
 		return rc;
 	pthread_mutex_unlock(&db->mu);
@@ -1244,7 +1248,7 @@ static int commit_group(lsm_db *db, lsm_batch *b, bool sync, int nbatches)
 		frame_len = hn + b->ops.len;
 		appended = !rc;
 	}
-	if (!rc && sync)
+	if (!rc && wal_sync)
 		rc = lsm_wal_sync(db->wal);
 	if (!rc && has_ops)
 		rc = lsm_batch_walk(b->ops.data, b->ops.len, mem_insert_op,
@@ -1268,7 +1272,7 @@ static int commit_group(lsm_db *db, lsm_batch *b, bool sync, int nbatches)
 		db->st.user_bytes += b->user_bytes;
 		db->st.writes += nbatches;
 	}
-	if (sync)
+	if (wal_sync)
 		db->st.wal_syncs++;
 	return LSM_OK;
 }

@@ -1368,6 +1368,16 @@ static void test_stats(void **state)
 	CHECK(s2.wal_bytes > s1.wal_bytes, "wal_bytes did not grow");
 	CHECK(s2.mem_bytes < 64 * 1024 * 3, "mem_bytes %llu after a flush",
 	      (unsigned long long)s2.mem_bytes);
+	/* A sync with nothing appended since the last one syncs nothing. */
+	CHECK_RC(lsm_put(f->db, "t", 1, "z", 1, 0));
+	CHECK_RC(lsm_sync(f->db));
+	CHECK_RC(lsm_stats_get(f->db, &s1));
+	CHECK_RC(lsm_sync(f->db));
+	CHECK_RC(lsm_sync(f->db));
+	CHECK_RC(lsm_stats_get(f->db, &s2));
+	CHECK(s2.wal_syncs == s1.wal_syncs,
+	      "two syncs of a clean log synced it: %llu -> %llu",
+	      (unsigned long long)s1.wal_syncs, (unsigned long long)s2.wal_syncs);
 
 	CHECK_RC(lsm_compact_range(f->db, NULL, 0, NULL, 0));
 	CHECK_RC(lsm_stats_get(f->db, &s3));
