@@ -1651,6 +1651,18 @@ static struct fix *fix_open_part(const char *tag, lsm_env *env)
 	return f;
 }
 
+/* Puts the big values, flushes them and waits for the compactions;
+ * returns the bytes the store then takes on the disk. */
+static uint64_t put_big_settled(struct fix *f)
+{
+	struct lsm_stats st;
+
+	put_big(f, 0);
+	CHECK_RC(lsm_flush(f->db));
+	wait_compactions(f, &st);
+	return dir_bytes(f->dir);
+}
+
 /* The chunk tables move down by trivial moves, and the table of their
  * deletions lands just above them, in a level far below its size limit:
  * without the deletion-triggered compaction (db.c, struct del_compact)
@@ -1658,14 +1670,10 @@ static struct fix *fix_open_part(const char *tag, lsm_env *env)
 static void test_delete_reclaims(void **state)
 {
 	struct fix *f = fix_open_part("lsmdb_delrecl", NULL);
-	struct lsm_stats st;
 	uint64_t full, after;
 	(void)state;
 
-	put_big(f, 0);
-	CHECK_RC(lsm_flush(f->db));
-	wait_compactions(f, &st);
-	full = dir_bytes(f->dir);
+	full = put_big_settled(f);
 	CHECK(full > BIG_N * BIG_LEN, "only %llu bytes on the disk",
 	      (unsigned long long)full);
 	delete_big(f, 0);
@@ -1690,14 +1698,10 @@ static void test_delete_reclaims(void **state)
 static void test_delete_close_reclaims(void **state)
 {
 	struct fix *f = fix_open_part("lsmdb_delclose", NULL);
-	struct lsm_stats st;
 	uint64_t full, after;
 	(void)state;
 
-	put_big(f, 0);
-	CHECK_RC(lsm_flush(f->db));
-	wait_compactions(f, &st);
-	full = dir_bytes(f->dir);
+	full = put_big_settled(f);
 	delete_big(f, 0);
 	CHECK_RC(lsm_flush_start(f->db));
 	fix_reopen(f); /* closes at once */
@@ -1729,7 +1733,6 @@ static void test_full_disk_delete(void **state)
 {
 	lsm_env env = *lsm_env_posix();
 	struct fix *f;
-	struct lsm_stats st;
 	uint64_t full, after;
 	uint8_t v[BIG_LEN] = {0};
 	int rc = LSM_OK;
@@ -1738,10 +1741,7 @@ static void test_full_disk_delete(void **state)
 	env.disk_free = fake_disk_free;
 	atomic_store(&g_free, UINT64_MAX / 2);
 	f = fix_open_part("lsmdb_fulldel", &env);
-	put_big(f, 0);
-	CHECK_RC(lsm_flush(f->db));
-	wait_compactions(f, &st);
-	full = dir_bytes(f->dir);
+	full = put_big_settled(f);
 
 	atomic_store(&g_free, 0); /* the disk is full */
 	for (int i = 0; i < 1000 && rc == LSM_OK; i++)
