@@ -122,6 +122,10 @@ struct lsm_db {
 	uint64_t since_check;       /* mu: log bytes since the last statvfs */
 	uint64_t mem_dels;          /* mu: deletions in db->mem */
 	struct del_compact dc;      /* mu */
+	/* A table whose allowed_seeks ran out (lsm_get), to be compacted
+	 * into the next level when no level needs it by size.  Referenced. */
+	struct lsm_fmeta *seek_f;   /* mu */
+	int seek_level;             /* mu */
 	bool obsolete;              /* mu: a reader released an old version */
 	bool space_compact;         /* mu: compact everything to drop what
 				       deletions freed (set by a flush on a
@@ -801,7 +805,7 @@ static bool has_work(lsm_db *db)
 {
 	return (db->imm && !db->opt.no_background) || db->manual ||
 	       db->space_compact || db->dc.active || db->obsolete ||
-	       needs_compaction(db);
+	       db->seek_f || needs_compaction(db);
 }
 
 /* The deepest level holding tables.  Requires db->mu. */
@@ -814,6 +818,56 @@ static int deepest_level_locked(lsm_db *db)
 		if (v->nfiles[l])
 			deepest = l;
 	return deepest;
+}
+
+/* Whether the current version holds f at level.  Requires db->mu. */
+static bool version_holds(lsm_db *db, const struct lsm_fmeta *f, int level)
+{
+	struct lsm_version *v = lsm_vset_current(db->vs);
+
+	for (int i = 0; i < v->nfiles[level]; i++)
+		if (v->files[level][i] == f)
+			return true;
+	return false;
+}
+
+/* The compaction of the table whose seeks ran out (db->seek_f) with what
+ * it overlaps one level down, if the table is still there; NULL
+ * otherwise.  Requires db->mu. */
+static struct lsm_compaction *seek_compaction(lsm_db *db)
+{
+	struct lsm_fmeta *f = db->seek_f;
+	struct lsm_compaction *c = NULL;
+
+	if (!f)
+		return NULL;
+	db->seek_f = NULL;
+	if (version_holds(db, f, db->seek_level))
+		c = lsm_vset_compact_range(db->vs, db->seek_level,
+					   f->smallest.data,
+					   f->smallest.len - LSM_TRAILER,
+					   f->largest.data,
+					   f->largest.len - LSM_TRAILER);
+	lsm_fmeta_unref(f);
+	return c;
+}
+
+/* Charges ch's table a seek; when its allowed seeks run out and no other
+ * table waits, makes it the next seek compaction (seek_compaction).
+ * Takes db->mu only then. */
+static void seek_charge(lsm_db *db, const struct lsm_seek_charge *ch)
+{
+	if (!ch->f || db->opt.no_background ||
+	    atomic_fetch_sub(&ch->f->allowed_seeks, 1) != 1)
+		return;
+	pthread_mutex_lock(&db->mu);
+	if (!db->seek_f && !db->closing) {
+		lsm_fmeta_ref(ch->f);
+		db->seek_f = ch->f;
+		db->seek_level = ch->level;
+		pthread_cond_signal(&db->bg_work);
+	}
+	pthread_mutex_unlock(&db->mu);
 }
 
 /* The next step of the pending deletion compaction (struct del_compact):
@@ -883,6 +937,8 @@ static struct lsm_compaction *bg_pick(lsm_db *db)
 		return c;
 	}
 	if ((c = lsm_vset_pick_compaction(db->vs)))
+		return c;
+	if ((c = seek_compaction(db)))
 		return c;
 	return del_compaction(db);
 }
@@ -1459,6 +1515,7 @@ int lsm_get(lsm_db *db, const lsm_snapshot *snap, const void *key,
 	struct read_refs r;
 	uint8_t kbuf[256];
 	struct lsm_buf ik = {0}, vbuf = {0};
+	struct lsm_seek_charge ch;
 	const uint8_t *v;
 	uint64_t skips = 0;
 	bool found;
@@ -1482,7 +1539,8 @@ int lsm_get(lsm_db *db, const lsm_snapshot *snap, const void *key,
 	if ((rc = lsm_ikey_make(&ik, key, klen, r.seq, LSM_KIND_VAL)))
 		goto out;
 	rc = lsm_version_get(r.v, db->tcache, ik.data, ik.len, &found, &kind,
-			     &vbuf, &skips);
+			     &vbuf, &skips, &ch);
+	seek_charge(db, &ch); /* r.v keeps ch.f */
 	if (!rc && (!found || kind != LSM_KIND_VAL))
 		rc = LSM_ENOTFOUND;
 	if (!rc && !vbuf.data) /* an empty value: still a pointer to free */
@@ -2028,6 +2086,8 @@ int lsm_close(lsm_db *db)
 	free(db->pending);
 	lsm_buf_free(&db->dc.start);
 	lsm_buf_free(&db->dc.end);
+	if (db->seek_f)
+		lsm_fmeta_unref(db->seek_f);
 	if (db->dir) {
 		pthread_mutex_destroy(&db->mu);
 		pthread_cond_destroy(&db->bg_work);

@@ -475,6 +475,11 @@ struct lsm_fmeta {
 	uint64_t size;         /* bytes */
 	struct lsm_buf smallest; /* internal keys, owned */
 	struct lsm_buf largest;
+	/* Gets that may still look in this table first and then in another
+	 * before it is compacted (LevelDB's allowed_seeks: a table many gets
+	 * pass through costs a seek each; compacting it saves them).  Set by
+	 * lsm_fmeta_new; counted down by db.c without a lock. */
+	atomic_int allowed_seeks;
 };
 struct lsm_fmeta *lsm_fmeta_new(uint64_t num, uint64_t size,
 				const uint8_t *smallest, size_t slen,
@@ -557,9 +562,16 @@ uint64_t lsm_vset_manifest_num(struct lsm_vset *vs);
 
 /* Looks up ik in v's tables (level 0 newest first, then each level).
  * Same contract as lsm_sst_get. */
+/* The table a get looked in first when it had to look in another too
+ * (f NULL: it did not); the caller charges it a seek (allowed_seeks). */
+struct lsm_seek_charge {
+	struct lsm_fmeta *f; /* borrowed from the version */
+	int level;
+};
 int lsm_version_get(struct lsm_version *v, struct lsm_tcache *tc,
 		    const uint8_t *ik, size_t iklen, bool *found, int *kind,
-		    struct lsm_buf *val, uint64_t *bloom_skip);
+		    struct lsm_buf *val, uint64_t *bloom_skip,
+		    struct lsm_seek_charge *ch);
 /* Appends to arr (count in *n; room for lsm_version_iter_count(v) more)
  * one iterator per level-0 table and one concatenating iterator per
  * non-empty deeper level.  Iterators hold references on the tables they

@@ -220,6 +220,11 @@ struct lsm_fmeta *lsm_fmeta_new(uint64_t num, uint64_t size,
 	atomic_init(&f->refs, 1);
 	f->num = num;
 	f->size = size;
+	/* LevelDB's rule: a seek costs about as much as compacting 16 KiB
+	 * (one seek ~ 10 ms ~ 1 MB of I/O, 25 MB of compaction I/O per MB
+	 * compacted, with margin), and at least 100. */
+	atomic_init(&f->allowed_seeks, size / 16384 < 100 ? 100
+						       : (int)(size / 16384));
 	if (lsm_buf_set(&f->smallest, smallest, slen) ||
 	    lsm_buf_set(&f->largest, largest, llen)) {
 		lsm_buf_free(&f->smallest);
@@ -1216,34 +1221,54 @@ static int table_get(struct lsm_tcache *tc, const struct lsm_fmeta *f,
 	return rc;
 }
 
+/* Notes a table a get looks in: the first one is charged once a second
+ * one is needed. */
+static void charge_note(struct lsm_seek_charge *ch, struct lsm_fmeta **first,
+			int *first_level, struct lsm_fmeta *f, int level)
+{
+	if (!*first) {
+		*first = f;
+		*first_level = level;
+	} else if (ch && !ch->f) {
+		ch->f = *first;
+		ch->level = *first_level;
+	}
+}
+
 int lsm_version_get(struct lsm_version *v, struct lsm_tcache *tc,
 		    const uint8_t *ik, size_t iklen, bool *found, int *kind,
-		    struct lsm_buf *val, uint64_t *bloom_skip)
+		    struct lsm_buf *val, uint64_t *bloom_skip,
+		    struct lsm_seek_charge *ch)
 {
 	const uint8_t *uk = ik;
 	size_t uklen = iklen - LSM_TRAILER;
-	int rc;
+	struct lsm_fmeta *first = NULL;
+	int first_level = 0, rc;
 
 	*found = false;
+	if (ch)
+		ch->f = NULL;
 	/* Level 0 ranges overlap: every file that may hold the key, newest
 	 * first, which is the array's order. */
 	for (int i = 0; i < v->nfiles[0]; i++) {
-		const struct lsm_fmeta *f = v->files[0][i];
+		struct lsm_fmeta *f = v->files[0][i];
 		if (ukey_cmp_buf(uk, uklen, &f->smallest) < 0 ||
 		    ukey_cmp_buf(uk, uklen, &f->largest) > 0)
 			continue;
+		charge_note(ch, &first, &first_level, f, 0);
 		rc = table_get(tc, f, ik, iklen, found, kind, val, bloom_skip);
 		if (rc || *found)
 			return rc;
 	}
 	for (int l = 1; l < LSM_MAX_LEVELS; l++) {
 		int i = find_file(v->files[l], v->nfiles[l], ik, iklen);
-		const struct lsm_fmeta *f;
+		struct lsm_fmeta *f;
 		if (i == v->nfiles[l])
 			continue;
 		f = v->files[l][i];
 		if (ukey_cmp_buf(uk, uklen, &f->smallest) < 0)
 			continue;
+		charge_note(ch, &first, &first_level, f, l);
 		rc = table_get(tc, f, ik, iklen, found, kind, val, bloom_skip);
 		if (rc || *found)
 			return rc;

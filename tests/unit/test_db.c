@@ -1715,6 +1715,54 @@ static void test_delete_close_reclaims(void **state)
 	fix_close(f);
 }
 
+/* Gets that look in two tables charge the first a seek; when its
+ * allowed seeks (at least 100) run out it is compacted down (db.c,
+ * seek_compaction): two tables in two levels, below any size trigger,
+ * hold the even and the odd keys; 1,000 gets of even keys look in the odd
+ * table first and then the even one.  Without seek compaction both
+ * tables stay where they are for ever. */
+static void test_seek_compaction(void **state)
+{
+	struct fix *f = fix_open("lsmdb_seekc", 0);
+	struct lsm_stats st;
+	char k[16];
+	void *v;
+	size_t vlen;
+	int tries, files;
+	(void)state;
+
+	for (int part = 0; part < 2; part++) {
+		for (int i = part; i < 400; i += 2) {
+			snprintf(k, sizeof(k), "k%05d", i);
+			put_s(f->db, k, "v");
+		}
+		CHECK_RC(lsm_flush(f->db));
+	}
+	CHECK_RC(lsm_stats_get(f->db, &st));
+	CHECK(levels_used(&st, &files) == 2 && files == 2,
+	      "%d tables in %d levels, want 2 in 2", files,
+	      levels_used(&st, &files));
+	for (int n = 0; n < 1000; n++) {
+		snprintf(k, sizeof(k), "k%05d", 2 * (n % 200));
+		CHECK_RC(lsm_get(f->db, NULL, k, strlen(k), &v, &vlen));
+		free(v);
+	}
+	for (tries = 0; tries < 500; tries++) {
+		CHECK_RC(lsm_stats_get(f->db, &st));
+		if (levels_used(&st, &files) == 1)
+			break;
+		usleep(10000);
+	}
+	CHECK(levels_used(&st, &files) == 1,
+	      "tables still in %d levels after 1,000 gets through two",
+	      levels_used(&st, &files));
+	for (int i = 0; i < 400; i++) {
+		snprintf(k, sizeof(k), "k%05d", i);
+		expect_s(f->db, NULL, k, "v");
+	}
+	fix_close(f);
+}
+
 /* An env whose disk has g_free bytes free. */
 static atomic_uint_fast64_t g_free;
 
@@ -1846,6 +1894,7 @@ int main(void)
 		cmocka_unit_test(test_partition),
 		cmocka_unit_test(test_delete_reclaims),
 		cmocka_unit_test(test_delete_close_reclaims),
+		cmocka_unit_test(test_seek_compaction),
 		cmocka_unit_test(test_full_disk_delete),
 		cmocka_unit_test(test_power_cut_old_log),
 	};

@@ -1269,7 +1269,7 @@ static void expect_get(struct db *d, const char *key, uint64_t seq,
 
 	lsm_ikey_make(&ik, key, strlen(key), seq, LSM_KIND_VAL);
 	assert_int_equal(lsm_version_get(lsm_vset_current(d->vs), d->tc,
-					 ik.data, ik.len, &f, &k, &v, NULL),
+					 ik.data, ik.len, &f, &k, &v, NULL, NULL),
 			 LSM_OK);
 	if (f != found)
 		fail_msg("%s@%llu: found %d, want %d", key,
