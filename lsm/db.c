@@ -1669,8 +1669,7 @@ int lsm_flush_start(lsm_db *db)
 
 int lsm_flush(lsm_db *db)
 {
-	struct writer w = {.force = true};
-	int rc = write_queued(db, &w);
+	int rc = lsm_flush_start(db);
 
 	pthread_mutex_lock(&db->mu);
 	while (!rc && db->imm && !db->bg_error && !db->bg_nospc)

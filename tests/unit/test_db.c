@@ -1663,6 +1663,22 @@ static uint64_t put_big_settled(struct fix *f)
 	return dir_bytes(f->dir);
 }
 
+/* Checks that the store's files shrank to a tenth of full bytes after
+ * deleting every big value (what: the case, for the messages); returns
+ * the bytes left. */
+static uint64_t expect_reclaimed(struct fix *f, uint64_t full,
+				 const char *what)
+{
+	uint64_t after = wait_dir_bytes(f->dir, full / 10);
+
+	print_message("%s: %llu bytes on the disk, %llu after deleting\n",
+		      what, (unsigned long long)full, (unsigned long long)after);
+	CHECK(after <= full / 10, "%s: deleting every chunk left %llu of %llu "
+	      "bytes on the disk", what, (unsigned long long)after,
+	      (unsigned long long)full);
+	return after;
+}
+
 /* The chunk tables move down by trivial moves, and the table of their
  * deletions lands just above them, in a level far below its size limit:
  * without the deletion-triggered compaction (db.c, struct del_compact)
@@ -1670,7 +1686,7 @@ static uint64_t put_big_settled(struct fix *f)
 static void test_delete_reclaims(void **state)
 {
 	struct fix *f = fix_open_part("lsmdb_delrecl", NULL);
-	uint64_t full, after;
+	uint64_t full;
 	(void)state;
 
 	full = put_big_settled(f);
@@ -1679,12 +1695,7 @@ static void test_delete_reclaims(void **state)
 	delete_big(f, 0);
 	put_s(f->db, "I1", "gone");
 	CHECK_RC(lsm_flush(f->db));
-	after = wait_dir_bytes(f->dir, full / 10);
-	print_message("delete: %llu bytes on the disk, %llu after deleting\n",
-		      (unsigned long long)full, (unsigned long long)after);
-	CHECK(after <= full / 10,
-	      "deleting every chunk left %llu of %llu bytes on the disk",
-	      (unsigned long long)after, (unsigned long long)full);
+	expect_reclaimed(f, full, "delete");
 	expect_s(f->db, NULL, "I1", "gone");
 	fix_reopen(f);
 	expect_s(f->db, NULL, "I1", "gone");
@@ -1781,7 +1792,7 @@ static void test_full_disk_delete(void **state)
 {
 	lsm_env env = *lsm_env_posix();
 	struct fix *f;
-	uint64_t full, after;
+	uint64_t full;
 	uint8_t v[BIG_LEN] = {0};
 	int rc = LSM_OK;
 	(void)state;
@@ -1798,12 +1809,7 @@ static void test_full_disk_delete(void **state)
 	delete_big(f, LSM_RESERVE);
 	rc = lsm_put(f->db, "X", 1, v, sizeof(v), 0);
 	CHECK(rc == LSM_ENOSPC, "a write on a full disk: %s", lsm_strerror(rc));
-	after = wait_dir_bytes(f->dir, full / 10);
-	print_message("full disk: %llu bytes on the disk, %llu after deleting\n",
-		      (unsigned long long)full, (unsigned long long)after);
-	CHECK(after <= full / 10,
-	      "deleting on a full disk left %llu of %llu bytes on the disk",
-	      (unsigned long long)after, (unsigned long long)full);
+	expect_reclaimed(f, full, "full disk");
 	atomic_store(&g_free, UINT64_MAX / 2);
 	CHECK_RC(lsm_put(f->db, "Y", 1, "y", 1, 0));
 	expect_s(f->db, NULL, "Y", "y");
